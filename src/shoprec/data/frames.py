@@ -1,0 +1,37 @@
+"""Build a Dataset straight from in-memory tables (the path adapters and the demo shop take)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from shoprec.data.dataset import Dataset
+from shoprec.data.report import IngestReport
+from shoprec.data.schema import INTERACTIONS, QUERIES, REVIEWS
+from shoprec.data.validate import clean_items, clean_table
+
+
+def dataset_from_frames(
+    items: pd.DataFrame,
+    interactions: pd.DataFrame,
+    reviews: pd.DataFrame | None = None,
+    queries: pd.DataFrame | None = None,
+    name: str = "dataset",
+    report: IngestReport | None = None,
+    default_event: str = "purchase",
+) -> Dataset:
+    """Validate raw tables with the schema's column names and index them.
+
+    >>> import pandas as pd
+    >>> ds = dataset_from_frames(pd.DataFrame({"item_id": ["a", "b"]}),
+    ...                          pd.DataFrame({"user_id": ["u"], "item_id": ["a"], "timestamp": [0]}))
+    >>> ds.n_users, ds.n_items
+    (1, 2)
+    """
+    report = report or IngestReport()
+    items = clean_items(items, "items", report)
+    interactions = clean_table(interactions, INTERACTIONS, "interactions", report)
+    if reviews is not None:
+        reviews = clean_table(reviews, REVIEWS, "reviews", report)
+    if queries is not None:
+        queries = clean_table(queries, QUERIES, "queries", report)
+    return Dataset.build(items, interactions, reviews, queries, report=report, name=name, default_event=default_event)

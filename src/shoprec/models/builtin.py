@@ -1,0 +1,3 @@
+"""Importing this module registers every built-in model."""
+
+from shoprec.models import popularity  # noqa: F401

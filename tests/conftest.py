@@ -1,0 +1,56 @@
+"""Shared fixtures: one seeded generator, tiny datasets with known answers, the shared data path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shoprec.data import Dataset, dataset_from_frames
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("SHOPREC_SHARED_DATA", REPO.parent / "shared" / "datasets"))
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20261123)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The public benchmark files beside the repo; tests that need them skip when absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared datasets not found at {SHARED_DATA} (set SHOPREC_SHARED_DATA)")
+    return SHARED_DATA
+
+
+def make_dataset(events: list[tuple], items: list[str] | None = None, **columns) -> Dataset:
+    """Tiny dataset from ``(user, item, timestamp[, event[, session]])`` tuples."""
+    names = ["user_id", "item_id", "timestamp", "event", "session_id"][: len(events[0])]
+    inter = pd.DataFrame(events, columns=names)
+    item_ids = items or sorted({str(e[1]) for e in events})
+    catalog = pd.DataFrame({"item_id": item_ids, "title": [f"item {i}" for i in item_ids], **columns})
+    return dataset_from_frames(catalog, inter, name="tiny")
+
+
+@pytest.fixture
+def checkerboard() -> Dataset:
+    """Two groups of users over two groups of items; every user misses exactly one item of their
+    group, which a collaborative model must therefore rank first.
+
+    Users u0..u7 like items a0..a4, users v0..v7 like items b0..b4. User ``u{j}`` lacks ``a{j % 5}``.
+    """
+    events = []
+    t = 0
+    for group, item_prefix in (("u", "a"), ("v", "b")):
+        for j in range(8):
+            for i in range(5):
+                if i != j % 5:
+                    events.append((f"{group}{j}", f"{item_prefix}{i}", t))
+                    t += 1
+    items = [f"a{i}" for i in range(5)] + [f"b{i}" for i in range(5)]
+    return make_dataset(events, items)
