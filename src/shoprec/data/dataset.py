@@ -135,7 +135,9 @@ class Dataset:
                 "empty user_id": frame["user_id"].isna(),
                 "empty item_id": frame["item_id"].isna(),
                 "item not in the catalog": pd.Series(item_idx < 0, index=frame.index),
-                "unknown event type (use view, click, cart, purchase or rating)": check_events(frame["event"].fillna("")),
+                "unknown event type (use view, click, cart, purchase or rating)": check_events(
+                    frame["event"].fillna("")
+                ),
                 "empty timestamp": frame["timestamp"].isna(),
             },
             report,
@@ -156,7 +158,9 @@ class Dataset:
                 "event": pd.Categorical(frame["event"].astype(str), categories=list(EVENT_TYPES)),
                 "value": _column(frame, "value", 1.0, np.float32),
                 "timestamp": frame["timestamp"].to_numpy(dtype=np.int64),
-                "session_id": frame["session_id"].astype("string") if "session_id" in frame else pd.Series(pd.NA, index=frame.index, dtype="string"),
+                "session_id": frame["session_id"].astype("string")
+                if "session_id" in frame
+                else pd.Series(pd.NA, index=frame.index, dtype="string"),
                 "quantity": _column(frame, "quantity", 1.0, np.float32),
             }
         )
@@ -257,7 +261,9 @@ class Dataset:
         frame = frame[frame["event"].isin(events) & frame["session_id"].notna()]
         if len(frame) == 0:
             empty = np.zeros(0, dtype=np.int64)
-            return Baskets(np.zeros(1, np.int64), empty.astype(np.int32), empty.astype(np.int32), empty, np.zeros(0, object))
+            return Baskets(
+                np.zeros(1, np.int64), empty.astype(np.int32), empty.astype(np.int32), empty, np.zeros(0, object)
+            )
         codes, uniques = pd.factorize(frame["session_id"].to_numpy(dtype=object))
         first_time = pd.Series(frame["timestamp"].to_numpy()).groupby(codes).transform("min").to_numpy()
         order = np.lexsort((frame["item"].to_numpy(), codes, first_time))
@@ -279,8 +285,14 @@ class Dataset:
         if mask.shape != (len(self),):
             raise ValueError(f"mask must have one entry per interaction ({len(self)}), got {mask.shape}")
         return Dataset(
-            self.items, self.interactions[mask].reset_index(drop=True), self.user_vocab, self.item_vocab,
-            self.reviews, self.queries, self.report, name or self.name,
+            self.items,
+            self.interactions[mask].reset_index(drop=True),
+            self.user_vocab,
+            self.item_vocab,
+            self.reviews,
+            self.queries,
+            self.report,
+            name or self.name,
         )
 
     def fingerprint(self) -> str:
@@ -314,7 +326,9 @@ class Dataset:
             "shoprec_version": __version__,
             "name": self.name,
             "fingerprint": self.fingerprint(),
-            "tables": {t: {"rows": len(f), "columns": {c: str(f[c].dtype) for c in f.columns}} for t, f in tables.items()},
+            "tables": {
+                t: {"rows": len(f), "columns": {c: str(f[c].dtype) for c in f.columns}} for t, f in tables.items()
+            },
             "report": self.report.to_dict(),
         }
         (path / "schema.json").write_text(json.dumps(schema, indent=2, ensure_ascii=False))
@@ -326,18 +340,30 @@ class Dataset:
         path = Path(path)
         schema_file = path / "schema.json"
         if not schema_file.exists():
-            raise DataError("no schema.json here: not a saved shoprec dataset", file=str(path),
-                            fix="Point at a folder written by Dataset.save or 'shoprec datasets import'")
+            raise DataError(
+                "no schema.json here: not a saved shoprec dataset",
+                file=str(path),
+                fix="Point at a folder written by Dataset.save or 'shoprec datasets import'",
+            )
         schema = json.loads(schema_file.read_text())
         if schema.get("format") != "shoprec-dataset" or schema.get("format_version") != FORMAT_VERSION:
-            raise DataError(f"unsupported dataset format {schema.get('format')!r} version {schema.get('format_version')!r}",
-                            file=str(schema_file), fix=f"Re-import the data with shoprec {__version__}")
+            raise DataError(
+                f"unsupported dataset format {schema.get('format')!r} version {schema.get('format_version')!r}",
+                file=str(schema_file),
+                fix=f"Re-import the data with shoprec {__version__}",
+            )
         read = {t: pd.read_parquet(path / f"{t}.parquet") for t in schema["tables"]}
         interactions = read["interactions"]
         interactions["event"] = pd.Categorical(interactions["event"].astype(str), categories=list(EVENT_TYPES))
         return cls(
-            read["items"], interactions, Vocabulary(read["users"]["user_id"]), Vocabulary(read["items"]["item_id"]),
-            read.get("reviews"), read.get("queries"), IngestReport.from_dict(schema.get("report", {})), schema.get("name", path.name),
+            read["items"],
+            interactions,
+            Vocabulary(read["users"]["user_id"]),
+            Vocabulary(read["items"]["item_id"]),
+            read.get("reviews"),
+            read.get("queries"),
+            IngestReport.from_dict(schema.get("report", {})),
+            schema.get("name", path.name),
         )
 
 

@@ -49,28 +49,44 @@ def read_table(path: str | Path) -> pd.DataFrame:
         if suffix in (".jsonl", ".json", ".jsonl.gz"):
             return pd.read_json(path, lines=True, dtype=False)
     except pd.errors.EmptyDataError:
-        raise DataError("the file is empty", file=str(path), fix="Write a header row and at least one data row") from None
+        raise DataError(
+            "the file is empty", file=str(path), fix="Write a header row and at least one data row"
+        ) from None
     except pd.errors.ParserError as err:
-        raise DataError(f"cannot parse the file: {str(err).strip()}", file=str(path),
-                        fix="Check quoting and that every row has as many fields as the header") from None
+        raise DataError(
+            f"cannot parse the file: {str(err).strip()}",
+            file=str(path),
+            fix="Check quoting and that every row has as many fields as the header",
+        ) from None
     except (ValueError, pa.ArrowException, OSError, UnicodeDecodeError) as err:
-        raise DataError(f"cannot read the file as {suffix[1:]}: {str(err).strip()[:200]}", file=str(path),
-                        fix="Check that the file is complete and in the format its name says") from None
-    raise DataError(f"unsupported file type '{suffix}'", file=str(path),
-                    fix=f"Use one of: {', '.join(SUFFIXES)}")
+        raise DataError(
+            f"cannot read the file as {suffix[1:]}: {str(err).strip()[:200]}",
+            file=str(path),
+            fix="Check that the file is complete and in the format its name says",
+        ) from None
+    raise DataError(f"unsupported file type '{suffix}'", file=str(path), fix=f"Use one of: {', '.join(SUFFIXES)}")
 
 
 def find_table(folder: Path, table: str, required: bool) -> Path | None:
     """The one file named ``<table>.<suffix>`` in ``folder``."""
-    found = [p for p in sorted(folder.iterdir()) if p.is_file() and p.name.lower().startswith(table + ".")
-             and _suffix(p) in SUFFIXES]
+    found = [
+        p
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.name.lower().startswith(table + ".") and _suffix(p) in SUFFIXES
+    ]
     if len(found) > 1:
-        raise DataError(f"several files for the {table} table: {', '.join(p.name for p in found)}",
-                        file=str(folder), fix="Keep exactly one")
+        raise DataError(
+            f"several files for the {table} table: {', '.join(p.name for p in found)}",
+            file=str(folder),
+            fix="Keep exactly one",
+        )
     if not found:
         if required:
-            raise DataError(f"no {table} file (looked for {table}{{{','.join(SUFFIXES)}}})", file=str(folder),
-                            fix=f"Add {table}.csv, {table}.parquet or {table}.jsonl")
+            raise DataError(
+                f"no {table} file (looked for {table}{{{','.join(SUFFIXES)}}})",
+                file=str(folder),
+                fix=f"Add {table}.csv, {table}.parquet or {table}.jsonl",
+            )
         return None
     return found[0]
 
@@ -79,8 +95,9 @@ def load_folder(path: str | Path, name: str | None = None) -> Dataset:
     """Load and validate a dataset folder; see the module docstring for the layout."""
     folder = Path(path)
     if not folder.is_dir():
-        raise DataError("not a folder", file=str(folder),
-                        fix="Point at a folder holding items.* and interactions.* files")
+        raise DataError(
+            "not a folder", file=str(folder), fix="Point at a folder holding items.* and interactions.* files"
+        )
     report = IngestReport()
     files = {t: find_table(folder, t, required=t in ("items", "interactions")) for t in TABLES}
     items = clean_items(read_table(files["items"]), str(files["items"]), report)

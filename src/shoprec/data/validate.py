@@ -71,7 +71,9 @@ def parse_float(values: pd.Series, column: str, spec: TableSpec, source: str | N
         row = _first_bad_row(bad)
         raise DataError(
             f"'{raw.iloc[row - 1]}' is not a number",
-            file=_where(source, spec), row=row, column=column,
+            file=_where(source, spec),
+            row=row,
+            column=column,
             fix="Write plain numbers such as 12.5 (no currency symbols), or leave the cell empty",
         )
     return parsed.astype("float64")
@@ -95,7 +97,10 @@ def parse_time(values: pd.Series, column: str, spec: TableSpec, source: str | No
             row = _first_bad_row(bad)
             raise DataError(
                 f"cannot read '{raw.iloc[row - 1]}' as a time",
-                file=_where(source, spec), row=row, column=column, fix=TIME_FIX,
+                file=_where(source, spec),
+                row=row,
+                column=column,
+                fix=TIME_FIX,
             )
     out = pd.Series(pd.NA, index=values.index, dtype="Int64")
     ok = stamps.notna()
@@ -111,14 +116,11 @@ def _line_offset(source: str | None) -> int | None:
 def _with_line(err: DataError, source: str | None) -> DataError:
     offset = _line_offset(source)
     if offset and err.row is not None:
-        return DataError(err.problem, file=err.file, row=err.row, column=err.column, fix=err.fix,
-                         line_offset=offset)
+        return DataError(err.problem, file=err.file, row=err.row, column=err.column, fix=err.fix, line_offset=offset)
     return err
 
 
-def clean_table(
-    frame: pd.DataFrame, spec: TableSpec, source: str | None, report: IngestReport
-) -> pd.DataFrame:
+def clean_table(frame: pd.DataFrame, spec: TableSpec, source: str | None, report: IngestReport) -> pd.DataFrame:
     """Check and type every known column of ``frame``; unknown columns are returned untouched."""
     try:
         require_rows(frame, spec, source)
@@ -140,7 +142,7 @@ def clean_table(
                 out[column] = out[column].astype("string").str.strip().str.lower()
     except DataError as err:
         raise _with_line(err, source) from None
-    report.rows_read[spec.name] = len(frame)
+    report.rows_read.setdefault(spec.name, len(frame))
     return out
 
 
@@ -150,15 +152,22 @@ def clean_items(frame: pd.DataFrame, source: str | None, report: IngestReport) -
     try:
         missing = items["item_id"].isna()
         if missing.any():
-            raise DataError("item_id is empty", file=_where(source, ITEMS), row=_first_bad_row(missing),
-                            column="item_id", fix="Every catalog row needs an item id")
+            raise DataError(
+                "item_id is empty",
+                file=_where(source, ITEMS),
+                row=_first_bad_row(missing),
+                column="item_id",
+                fix="Every catalog row needs an item id",
+            )
         dup = items["item_id"].duplicated()
         if dup.any():
             row = _first_bad_row(dup)
             first = int(np.flatnonzero(items["item_id"] == items["item_id"].iloc[row - 1])[0]) + 1
             raise DataError(
                 f"duplicate item id '{items['item_id'].iloc[row - 1]}' (first seen in row {first})",
-                file=_where(source, ITEMS), row=row, column="item_id",
+                file=_where(source, ITEMS),
+                row=row,
+                column="item_id",
                 fix="Keep one row per item: merge or remove the repeated rows",
             )
         if "price" in items.columns:
@@ -167,7 +176,9 @@ def clean_items(frame: pd.DataFrame, source: str | None, report: IngestReport) -
                 row = _first_bad_row(negative)
                 raise DataError(
                     f"price {items['price'].iloc[row - 1]} is negative",
-                    file=_where(source, ITEMS), row=row, column="price",
+                    file=_where(source, ITEMS),
+                    row=row,
+                    column="price",
                     fix="Prices must be zero or more; leave the cell empty when unknown",
                 )
     except DataError as err:

@@ -72,7 +72,11 @@ class Recommender(ABC):
         self.n_users, self.n_items = dataset.n_users, dataset.n_items
         self.seen = dataset.matrix("binary")
         self.fallback_scores = np.asarray(self.seen.sum(axis=0), dtype=np.float32).ravel()
-        self._fit(dataset)
+        try:
+            self._fit(dataset)
+        except BaseException:
+            self.seen = None  # a failed fit must not leave a model that claims to be fitted
+            raise
         return self
 
     @abstractmethod
@@ -165,7 +169,7 @@ class Recommender(ABC):
         """Arrays that :meth:`score` needs, besides what the base class keeps."""
         return {}
 
-    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:  # noqa: B027 (optional hook)
         """Restore what :meth:`state` returned."""
 
     def save(self, path: str | Path) -> Path:
@@ -231,9 +235,11 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _mask(rows: np.ndarray, matrix: sp.csr_matrix, row_ids: np.ndarray) -> None:
     """Set ``rows[i, j] = -inf`` for every stored entry j of ``matrix[row_ids[i]]`` (skip -1)."""
-    for i, r in enumerate(row_ids):
-        if r >= 0:
-            rows[i, matrix.indices[matrix.indptr[r] : matrix.indptr[r + 1]]] = -np.inf
+    keep = np.flatnonzero(row_ids >= 0)
+    if len(keep) == 0:
+        return
+    sub = matrix[row_ids[keep]].tocoo()
+    rows[keep[sub.row], sub.col] = -np.inf
 
 
 def _csr_arrays(prefix: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
@@ -241,4 +247,6 @@ def _csr_arrays(prefix: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
 
 
 def _csr_from_arrays(prefix: str, arrays: dict[str, np.ndarray], shape: tuple[int, int]) -> sp.csr_matrix:
-    return sp.csr_matrix((arrays[f"{prefix}.data"], arrays[f"{prefix}.indices"], arrays[f"{prefix}.indptr"]), shape=shape)
+    return sp.csr_matrix(
+        (arrays[f"{prefix}.data"], arrays[f"{prefix}.indices"], arrays[f"{prefix}.indptr"]), shape=shape
+    )

@@ -1,3 +1,8 @@
 """Importing this module registers every built-in model."""
 
-from shoprec.models import popularity  # noqa: F401
+from shoprec.models import (
+    als,  # noqa: F401
+    ease,  # noqa: F401
+    itemknn,  # noqa: F401
+    popularity,  # noqa: F401
+)

@@ -1,0 +1,249 @@
+"""Known-answer tests every registered recommender must pass, plus model-specific checks.
+
+The contract tests are parametrised over :func:`model_names`, so a newly registered model runs
+them too: give it fast settings in ``FAST_SETTINGS`` and, if it ignores the user, list it in
+``NON_PERSONALISED`` (then only the checkerboard ranking check is skipped).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from conftest import make_dataset
+from shoprec.data import Dataset
+from shoprec.errors import ModelError
+from shoprec.models import PAD_ITEM, Recommender, create_model, model_names
+from shoprec.models.ease import ease_weights
+from shoprec.models.itemknn import cosine_similarity
+
+ALL_MODELS = model_names()
+NON_PERSONALISED = {"popularity", "trending"}
+COLLABORATIVE = [name for name in ALL_MODELS if name not in NON_PERSONALISED]
+# ALS needs some regularisation here: with 8 factors and almost none it can fit the checkerboard's
+# missing entries as zeros exactly, which is overfitting, not a ranking bug.
+FAST_SETTINGS: dict[str, dict] = {"als": {"embedding_size": 8, "reg": 1.0, "epochs": 15, "seed": 1, "num_threads": 1}}
+
+
+def fit(name: str, dataset: Dataset, **settings) -> Recommender:
+    return create_model(name, **{**FAST_SETTINGS.get(name, {}), **settings}).fit(dataset)
+
+
+def missing_item(dataset: Dataset, user: int) -> int:
+    """The one item of the user's own group (a* for u*, b* for v*) that the user has not seen."""
+    uid = dataset.user_vocab.ids()[user]
+    group = "a" if uid.startswith("u") else "b"
+    own = dataset.item_vocab.index(np.array([f"{group}{i}" for i in range(5)], dtype=object))
+    return int(np.setdiff1d(own, dataset.matrix()[user].indices)[0])
+
+
+def assert_valid_rows(model: Recommender, users: np.ndarray, items: np.ndarray, scores: np.ndarray) -> None:
+    """Padding only at the end, padded scores NaN, real scores finite and best first."""
+    for row_items, row_scores in zip(items, scores, strict=True):
+        real = row_items != PAD_ITEM
+        n_real = int(real.sum())
+        assert real[:n_real].all(), "padding must come after every real item"
+        assert np.isnan(row_scores[~real]).all()
+        assert np.isfinite(row_scores[real]).all()
+        assert (np.diff(row_scores[real]) <= 0).all()
+        assert len(set(row_items[real])) == n_real, "an item was recommended twice"
+
+
+# ---------------------------------------------------------------------------- contract, all models
+@pytest.mark.parametrize("name", COLLABORATIVE)
+def test_missing_in_group_item_ranks_first(name, checkerboard):
+    model = fit(name, checkerboard)
+    users = np.arange(checkerboard.n_users)
+    items, scores = model.recommend(users, k=2)
+    expected = [missing_item(checkerboard, u) for u in users]
+    np.testing.assert_array_equal(items[:, 0], expected)
+    assert (scores[:, 0] > scores[:, 1]).all(), "the missing item must beat every out-of-group item"
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_shapes_and_dtypes(name, checkerboard):
+    model = fit(name, checkerboard)
+    items, scores = model.recommend(np.array([0, 3, 9]), k=4)
+    assert items.shape == scores.shape == (3, 4)
+    assert items.dtype == np.int64 and scores.dtype == np.float32
+    one, _ = model.recommend([5], k=2)
+    assert one.shape == (1, 2)
+    dense = model.score(np.array([1, 2]))
+    assert dense.shape == (2, checkerboard.n_items) and dense.dtype == np.float32
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_exclude_seen_drops_exactly_the_seen_items(name, checkerboard):
+    model = fit(name, checkerboard)
+    users = np.arange(checkerboard.n_users)
+    seen = checkerboard.matrix()
+    items, scores = model.recommend(users, k=checkerboard.n_items)
+    assert_valid_rows(model, users, items, scores)
+    for u in users:
+        real = items[u][items[u] != PAD_ITEM]
+        assert sorted(real) == sorted(set(range(checkerboard.n_items)) - set(seen[u].indices))
+    everything, _ = model.recommend(users, k=checkerboard.n_items, exclude_seen=False)
+    assert (np.sort(everything, axis=1) == np.arange(checkerboard.n_items)).all()
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_candidates_and_extra_exclusions_are_respected(name, checkerboard):
+    model = fit(name, checkerboard)
+    users = np.arange(checkerboard.n_users)
+    seen = checkerboard.matrix()
+    candidates = checkerboard.item_vocab.index(np.array(["a0", "a1", "b0"], dtype=object))
+    items, scores = model.recommend(users, k=4, candidates=candidates)
+    assert_valid_rows(model, users, items, scores)
+    for u in users:
+        real = items[u][items[u] != PAD_ITEM]
+        assert sorted(real) == sorted(set(candidates) - set(seen[u].indices))
+    extra = sp.csr_matrix(np.eye(len(users), checkerboard.n_items, k=1, dtype=np.float32))  # user u drops item u+1
+    items, _ = model.recommend(users, k=checkerboard.n_items, exclude=extra)
+    for u in users[: checkerboard.n_items - 1]:
+        assert u + 1 not in items[u]
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_k_beyond_catalogue_pads_and_never_returns_excluded(name, checkerboard):
+    model = fit(name, checkerboard)
+    users = np.arange(checkerboard.n_users)
+    seen = checkerboard.matrix()
+    k = checkerboard.n_items + 5
+    items, scores = model.recommend(users, k=k)
+    assert items.shape == (len(users), k)
+    assert_valid_rows(model, users, items, scores)
+    for u in users:
+        assert (items[u] != PAD_ITEM).sum() == checkerboard.n_items - seen[u].nnz
+        assert not set(items[u]) & set(seen[u].indices)
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_unknown_users_get_the_popularity_fallback(name, checkerboard):
+    model = fit(name, checkerboard)
+    users = np.array([-1, checkerboard.n_users + 5, 2])
+    np.testing.assert_array_equal(model.is_known(users), [False, False, True])
+    items, scores = model.recommend(users, k=3)
+    popularity = np.asarray(checkerboard.matrix().sum(axis=0)).ravel()
+    for row in (0, 1):
+        np.testing.assert_array_equal(scores[row], np.sort(popularity)[::-1][:3])
+        np.testing.assert_array_equal(popularity[items[row]], scores[row])
+    alone, alone_scores = model.recommend([2], k=3)
+    np.testing.assert_array_equal(items[2], alone[0])
+    np.testing.assert_allclose(scores[2], alone_scores[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_save_then_load_gives_identical_recommendations(name, checkerboard, tmp_path):
+    model = fit(name, checkerboard)
+    users = np.array([0, 4, 11, -1, checkerboard.n_users])
+    before = model.recommend(users, k=checkerboard.n_items)
+    loaded = Recommender.load(model.save(tmp_path / name))
+    assert type(loaded) is type(model) and loaded.config == model.config
+    after = loaded.recommend(users, k=checkerboard.n_items)
+    np.testing.assert_array_equal(before[0], after[0])
+    np.testing.assert_array_equal(before[1], after[1])
+    assert not list(tmp_path.rglob("*.pkl")) and not list(tmp_path.rglob("*.pickle"))
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_unknown_setting_is_an_error(name):
+    with pytest.raises(ModelError, match="no setting 'neighbours_typo'"):
+        create_model(name, neighbours_typo=3)
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_using_an_unfitted_model_is_an_error(name, tmp_path):
+    model = create_model(name, **FAST_SETTINGS.get(name, {}))
+    assert not model.is_fitted
+    with pytest.raises(ModelError, match="not fitted"):
+        model.recommend([0], k=3)
+    with pytest.raises(ModelError, match="not fitted"):
+        model.save(tmp_path / "m")
+
+
+# ---------------------------------------------------------------------------- settings validation
+@pytest.mark.parametrize(
+    ("name", "settings"),
+    [
+        ("itemknn", {"neighbors": 0}),
+        ("itemknn", {"shrinkage": -1.0}),
+        ("itemknn", {"weighting": "tfidf"}),
+        ("als", {"embedding_size": 0}),
+        ("als", {"epochs": 0}),
+        ("als", {"alpha": -1.0}),
+        ("ease", {"reg": 0.0}),
+        ("ease", {"max_items": 0}),
+    ],
+)
+def test_bad_setting_values_are_errors(name, settings):
+    with pytest.raises(ModelError, match=next(iter(settings))):
+        create_model(name, **settings)
+
+
+# ---------------------------------------------------------------------------- item kNN
+def test_cosine_similarity_matches_a_dense_reference(rng):
+    x = sp.random(40, 12, density=0.3, random_state=7, format="csr", dtype=np.float64)
+    x.data = rng.uniform(0.5, 3.0, size=x.nnz)  # continuous values: no ties among neighbours
+    dense = x.toarray()
+    norms = np.linalg.norm(dense, axis=0)
+    expected = dense.T @ dense / (np.outer(norms, norms) + 2.0)
+    np.fill_diagonal(expected, 0.0)
+    np.testing.assert_allclose(cosine_similarity(x, shrinkage=2.0).toarray(), expected, rtol=1e-5, atol=1e-7)
+    pruned = cosine_similarity(x, shrinkage=2.0, neighbors=3).toarray()
+    for i in range(12):
+        top = np.argsort(-expected[i])[:3]
+        top = top[expected[i, top] > 0]
+        assert set(np.flatnonzero(pruned[i])) == set(top)
+        np.testing.assert_allclose(pruned[i, top], expected[i, top], rtol=1e-5)
+
+
+def test_itemknn_scores_are_history_times_similarity(checkerboard):
+    model = fit("itemknn", checkerboard, neighbors=2, shrinkage=1.0)
+    assert (model.similarity.getnnz(axis=1) <= 2).all()
+    expected = (model.history @ model.similarity).toarray()
+    np.testing.assert_allclose(model.score(np.arange(checkerboard.n_users)), expected, rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------- ALS
+def test_als_is_deterministic_given_the_seed(checkerboard):
+    first = fit("als", checkerboard, seed=3)
+    again = fit("als", checkerboard, seed=3, num_threads=2)
+    other = fit("als", checkerboard, seed=4)
+    np.testing.assert_array_equal(first.user_factors, again.user_factors)
+    np.testing.assert_array_equal(first.item_factors, again.item_factors)
+    assert not np.allclose(first.item_factors, other.item_factors)
+
+
+def test_als_factors_have_the_configured_size_and_score_by_dot_product(checkerboard):
+    model = fit("als", checkerboard, embedding_size=5)
+    assert model.user_factors.shape == (checkerboard.n_users, 5)
+    assert model.item_factors.shape == (checkerboard.n_items, 5)
+    np.testing.assert_allclose(model.score(np.array([3])), model.user_factors[[3]] @ model.item_factors.T)
+
+
+# ---------------------------------------------------------------------------- EASE
+def test_ease_weights_match_the_closed_form(rng):
+    x = sp.csr_matrix((rng.random((30, 8)) < 0.3).astype(np.float32))
+    gram = (x.T @ x).toarray().astype(np.float64) + 5.0 * np.eye(8)
+    p = np.linalg.inv(gram)
+    expected = np.eye(8) - p / np.diag(p)[None, :]
+    np.fill_diagonal(expected, 0.0)
+    np.testing.assert_allclose(ease_weights(x, 5.0), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_ease_refuses_catalogues_above_max_items(checkerboard):
+    model = create_model("ease", max_items=5)
+    with pytest.raises(ModelError, match=r"max_items=5.*GB"):
+        model.fit(checkerboard)
+    assert not model.is_fitted, "a failed fit must not leave a half-fitted model"
+
+
+@pytest.mark.parametrize("name", ["ease", "itemknn", "als"])
+def test_items_without_interactions_are_still_handled(name):
+    events = [("u0", "a", 0), ("u0", "b", 1), ("u1", "a", 2), ("u1", "b", 3), ("u2", "a", 4)]
+    data = make_dataset(events, items=["a", "b", "never"])
+    model = fit(name, data)
+    items, _ = model.recommend([2], k=2)
+    assert items[0, 0] == data.item_vocab.index(np.array(["b"], dtype=object))[0]
+    assert model.score(np.array([2])).shape == (1, 3)
