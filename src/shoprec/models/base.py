@@ -96,9 +96,17 @@ class Recommender(ABC):
         return self.seen is not None
 
     def is_known(self, users: np.ndarray) -> np.ndarray:
-        """True for user indices the model was fitted on."""
+        """True for users the model can score: a fitted index with at least one training event.
+
+        Others (index -1, beyond the fitted users, or a user whose events all fell outside the
+        training data) get the popularity fallback.
+        """
         users = np.asarray(users, dtype=np.int64)
-        return (users >= 0) & (users < self.n_users)
+        in_range = (users >= 0) & (users < self.n_users)
+        known = np.zeros(len(users), dtype=bool)
+        rows = users[in_range]
+        known[in_range] = self.seen.indptr[rows + 1] > self.seen.indptr[rows]
+        return known
 
     def recommend(
         self,
@@ -145,7 +153,8 @@ class Recommender(ABC):
             if allowed is not None:
                 rows[:, ~allowed] = -np.inf
             if exclude_seen:
-                _mask(rows, self.seen, np.where(self.is_known(block), block, -1))
+                in_range = (block >= 0) & (block < self.n_users)
+                _mask(rows, self.seen, np.where(in_range, block, -1))
             if exclude is not None:
                 _mask(rows, exclude[start : start + len(block)], np.arange(len(block)))
             top, top_scores = top_k(rows, k)
