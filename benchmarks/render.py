@@ -18,8 +18,12 @@ RESULTS = REPO / "benchmarks" / "results"
 DOC = REPO / "docs" / "benchmarks.md"
 START, END = "<!-- baselines:start -->", "<!-- baselines:end -->"
 METRICS = ("ndcg@10", "hr@10", "recall@20", "mrr@10", "coverage@10", "longtail@10")
-ORDER = ("beauty-leave-last-out", "beauty-s3rec-leave-last-out", "online-retail-temporal-repeat",
-         "online-retail-temporal-discovery")
+ORDER = (
+    "beauty-leave-last-out",
+    "beauty-s3rec-leave-last-out",
+    "online-retail-temporal-repeat",
+    "online-retail-temporal-discovery",
+)
 
 
 def section(record: dict) -> str:
@@ -36,7 +40,9 @@ def section(record: dict) -> str:
         "",
         format_table(result, metrics=METRICS, fmt="markdown"),
         "",
-        "Settings (" + ("chosen on the validation target" if record["tuned_on_validation"] else "defaults") + "): "
+        "Settings ("
+        + ("chosen on the validation target" if record["tuned_on_validation"] else "defaults")
+        + "): "
         + "; ".join(f"{m} {json.dumps(s)}" for m, s in record["settings"].items() if s),
         "",
     ]
@@ -45,6 +51,7 @@ def section(record: dict) -> str:
 
 def main() -> None:
     records = {p.stem: json.loads(p.read_text()) for p in RESULTS.glob("*.json") if p.stem != "meta"}
+    records = {k: r for k, r in records.items() if "result" in r}  # baseline runs only
     meta = json.loads((RESULTS / "meta.json").read_text())
     keys = [k for k in ORDER if k in records] + sorted(k for k in records if k not in ORDER)
     body = [

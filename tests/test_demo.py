@@ -286,3 +286,61 @@ def test_default_size_generates_in_under_ten_seconds():
     began = time.perf_counter()
     generate_demo_shop(seed=1)
     assert time.perf_counter() - began < 10.0  # measured about 1 s on 2 cores
+
+
+def _longest_noun(text: str, nouns: tuple[str, ...]) -> int:
+    """Index of the longest noun of the leaf found in ``text`` (-1 when none is)."""
+    found = [(len(noun), j) for j, noun in enumerate(nouns) if noun.lower() in text.lower()]
+    return max(found)[1] if found else -1
+
+
+@pytest.mark.parametrize("size", ["small", "default"])
+def test_twins_pair_an_english_and_a_chinese_listing_of_one_product(size, small, shop):
+    shop = small if size == "small" else shop
+    twins = shop.truth["twins"]
+    assert len(twins) == round(0.1 * len(shop.items))
+    en_ids, zh_ids = zip(*twins, strict=True)
+    assert len(set(en_ids) | set(zh_ids)) == 2 * len(twins)  # no item is in two pairs
+    items = shop.items.set_index("item_id")
+    en, zh = items.loc[list(en_ids)], items.loc[list(zh_ids)]
+    assert (en["language"] == "en").all() and (zh["language"] == "zh").all()
+    for column in ("category", "brand", "material"):
+        assert (en[column].to_numpy() == zh[column].to_numpy()).all(), column
+    assert (en["colour"].fillna("-").to_numpy() == zh["colour"].fillna("-").to_numpy()).all()
+    ratio = zh["price"].to_numpy() / en["price"].to_numpy()
+    assert ((ratio > 0.75) & (ratio < 1.33)).all()
+    assert zh["title"].str.contains(CJK).all() and zh["description"].str.contains(CJK).all()
+
+
+def test_twin_texts_are_translations_not_just_the_same_leaf(shop):
+    items = shop.items.set_index("item_id")
+    leaf_of = {leaf.path: leaf for leaf in LEAVES}
+
+    def same_noun(en_id: str, zh_id: str) -> bool:
+        leaf = leaf_of[items.at[en_id, "category"]]
+        first_sentence = items.at[en_id, "description"].split(". ")[0]
+        j = _longest_noun(first_sentence, leaf.en.nouns)
+        return j >= 0 and j == _longest_noun(items.at[zh_id, "description"].split("。")[0], leaf.zh.nouns)
+
+    twins = shop.truth["twins"]
+    assert all(same_noun(en_id, zh_id) for en_id, zh_id in twins)
+    # Control: the next twin pair's Chinese item (another product) usually names another noun or leaf.
+    shifted = [(twins[i][0], twins[(i + 1) % len(twins)][1]) for i in range(len(twins))]
+    assert np.mean([same_noun(en_id, zh_id) for en_id, zh_id in shifted]) < 0.2
+    # Twins are real listings: most of them are browsed like any other item.
+    seen = set(shop.interactions["item_id"])
+    assert np.mean([zh_id in seen for _, zh_id in twins]) > 0.9
+
+
+def test_planting_twins_changes_only_the_chinese_twins(small, monkeypatch):
+    """Twins have their own random stream: without them every other listing is exactly the same."""
+    import shoprec.data.demo.shop as shop_module
+
+    monkeypatch.setattr(shop_module, "plant_twins", lambda rng, catalog: np.zeros((0, 2), dtype=np.int64))
+    plain = generate_preset("small", seed=3)
+    assert plain.truth["twins"] == []
+    zh_twins = [zh_id for _, zh_id in small.truth["twins"]]
+    with_twins, without = (s.items.set_index("item_id") for s in (small, plain))
+    pd.testing.assert_frame_equal(with_twins.drop(index=zh_twins), without.drop(index=zh_twins))
+    changed = (with_twins.loc[zh_twins, "title"] != without.loc[zh_twins, "title"]).mean()
+    assert changed > 0.9

@@ -23,7 +23,10 @@ NON_PERSONALISED = {"popularity", "trending"}
 COLLABORATIVE = [name for name in ALL_MODELS if name not in NON_PERSONALISED]
 # ALS needs some regularisation here: with 8 factors and almost none it can fit the checkerboard's
 # missing entries as zeros exactly, which is overfitting, not a ranking bug.
-FAST_SETTINGS: dict[str, dict] = {"als": {"embedding_size": 8, "reg": 1.0, "epochs": 15, "seed": 1, "num_threads": 1}}
+FAST_SETTINGS: dict[str, dict] = {
+    "als": {"embedding_size": 8, "reg": 1.0, "epochs": 15, "seed": 1, "num_threads": 1},
+    "content": {"encoder": "minilm-int8"},
+}
 
 
 def fit(name: str, dataset: Dataset, **settings) -> Recommender:

@@ -28,6 +28,8 @@ def dataset_from_frames(
     (1, 2)
     """
     report = report or IngestReport()
+    reviews = _optional(reviews, "reviews", report)
+    queries = _optional(queries, "queries", report)
     items = clean_items(items, "items", report)
     interactions = clean_table(interactions, INTERACTIONS, "interactions", report)
     if reviews is not None:
@@ -35,3 +37,11 @@ def dataset_from_frames(
     if queries is not None:
         queries = clean_table(queries, QUERIES, "queries", report)
     return Dataset.build(items, interactions, reviews, queries, report=report, name=name, default_event=default_event)
+
+
+def _optional(frame: pd.DataFrame | None, table: str, report: IngestReport) -> pd.DataFrame | None:
+    """An optional table with no rows is the same as no table (noted, not an error)."""
+    if frame is not None and len(frame) == 0:
+        report.note(f"the {table} table has no rows: loaded without {table}")
+        return None
+    return frame

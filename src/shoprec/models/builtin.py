@@ -2,6 +2,7 @@
 
 from shoprec.models import (
     als,  # noqa: F401
+    content,  # noqa: F401
     ease,  # noqa: F401
     itemknn,  # noqa: F401
     popularity,  # noqa: F401

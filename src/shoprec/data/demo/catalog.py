@@ -81,7 +81,7 @@ def build_catalog(rng: np.random.Generator, n_items: int, start: int, end: int) 
     raw_price = median[leaf] * brand_factor[top, brand_idx] * rng.lognormal(0.0, 0.35, n_items)
     price = np.maximum(np.round(raw_price) - 0.01, 0.99)
     quality = rng.normal(0.0, 1.0, n_items)
-    rank = _rank_within(leaf, rng.random(n_items))
+    rank = rank_within(leaf, rng.random(n_items))
     weight = (rank + 1.0) ** -0.9 * np.exp(0.3 * quality) * rng.lognormal(0.0, 0.3, n_items)
     words = {
         "noun": rng.integers(0, 4, n_items),
@@ -102,7 +102,7 @@ def build_catalog(rng: np.random.Generator, n_items: int, start: int, end: int) 
         top=top,
         brand=brand,
         price=price,
-        band=_price_bands(leaf, price),
+        band=price_bands(leaf, price),
         zh=zh,
         quality=quality,
         weight=weight,
@@ -115,7 +115,7 @@ def build_catalog(rng: np.random.Generator, n_items: int, start: int, end: int) 
     return catalog
 
 
-def _rank_within(group: np.ndarray, key: np.ndarray) -> np.ndarray:
+def rank_within(group: np.ndarray, key: np.ndarray) -> np.ndarray:
     """0-based rank of ``key`` within each group (ascending)."""
     order = np.lexsort((key, group))
     sorted_group = group[order]
@@ -126,9 +126,9 @@ def _rank_within(group: np.ndarray, key: np.ndarray) -> np.ndarray:
     return rank
 
 
-def _price_bands(leaf: np.ndarray, price: np.ndarray) -> np.ndarray:
+def price_bands(leaf: np.ndarray, price: np.ndarray) -> np.ndarray:
     """Tertile of each price within its leaf: 0 budget, 1 mid, 2 premium."""
-    rank = _rank_within(leaf, price)
+    rank = rank_within(leaf, price)
     size = np.bincount(leaf)[leaf]
     return np.minimum(3 * rank // size, 2).astype(np.int64)
 
@@ -180,10 +180,11 @@ def _zh_text(leaf: Leaf, brand: str, w: dict[str, int], adjectives: tuple[str, .
     return titles[w["template"]], description
 
 
-def write_text(catalog: Catalog) -> None:
-    """Fill ``title`` and ``description`` from each item's leaf vocabulary in its language."""
+def write_text(catalog: Catalog, items: np.ndarray | None = None) -> None:
+    """Fill ``title`` and ``description`` from each item's leaf vocabulary in its language
+    (of every item, or of the item indices in ``items``)."""
     slots = {k: v.tolist() for k, v in catalog.words.items()}
-    for i in range(len(catalog)):
+    for i in range(len(catalog)) if items is None else np.asarray(items).tolist():
         leaf = LEAVES[catalog.leaf[i]]
         w = {k: v[i] for k, v in slots.items()}
         lang = 1 if catalog.zh[i] else 0

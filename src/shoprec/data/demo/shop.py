@@ -1,7 +1,8 @@
 """Generate the demo shop: a believable small store whose hidden structure is known.
 
-The shop has a category tree with English and Chinese listings, shoppers with planted tastes and
-price bands, browsing sessions with a view > click > cart > purchase funnel, orders holding planted
+The shop has a category tree with English and Chinese listings (some products listed in both
+languages, see :mod:`shoprec.data.demo.twins`), shoppers with planted tastes and price bands,
+browsing sessions with a view > click > cart > purchase funnel, orders holding planted
 complementary items, repeat purchases of consumables, search queries and reviews. The planted
 structure is returned as ``truth`` so tests and demos can check that models find it.
 """
@@ -28,6 +29,7 @@ from shoprec.data.demo.baskets import (
 from shoprec.data.demo.behaviour import EVENT_NAMES, PURCHASE, STICKINESS, Events, simulate_browsing
 from shoprec.data.demo.catalog import BANDS, DAY, NEW_DAYS, Catalog, build_catalog
 from shoprec.data.demo.logs import review_log, search_log
+from shoprec.data.demo.twins import plant_twins
 from shoprec.data.demo.users import Users, build_users
 from shoprec.data.demo.words import LEAVES
 from shoprec.data.frames import dataset_from_frames
@@ -54,7 +56,8 @@ class DemoShop:
     truth: dict = field(default_factory=dict)
     """complement_groups (lists of item ids), complement_categories, cross_category leaf pairs,
     user_tastes (user id -> categories, weights, leaves, price_band, language), item_price_band,
-    consumable_categories, new_items, period and the generation parameters."""
+    consumable_categories, new_items, twins (``[english_item_id, chinese_item_id]`` pairs: one product
+    listed in both languages, see :mod:`shoprec.data.demo.twins`), period and the generation parameters."""
 
     def frames(self) -> dict[str, pd.DataFrame]:
         return {
@@ -93,6 +96,7 @@ def generate_demo_shop(
     steps = tqdm(total=5, desc="demo shop", unit="step", disable=not progress)
     steps.set_postfix_str("catalog")
     catalog = build_catalog(rng, n_items, start, END)
+    twins = plant_twins(rng.spawn(1)[0], catalog)  # own stream: every other draw stays as it was
     users = build_users(rng, n_users)
     steps.update()
     steps.set_postfix_str("sessions")
@@ -113,7 +117,9 @@ def generate_demo_shop(
         interactions=events_frame(catalog, users, events),
         reviews=reviews,
         queries=queries,
-        truth=_truth(catalog, users, groups, {"seed": seed, "n_items": n_items, "n_users": n_users, "days": days}),
+        truth=_truth(
+            catalog, users, groups, twins, {"seed": seed, "n_items": n_items, "n_users": n_users, "days": days}
+        ),
     )
     steps.update()
     steps.close()
@@ -167,7 +173,7 @@ def events_frame(catalog: Catalog, users: Users, events: Events) -> pd.DataFrame
     )
 
 
-def _truth(catalog: Catalog, users: Users, groups: list[list[int]], params: dict) -> dict:
+def _truth(catalog: Catalog, users: Users, groups: list[list[int]], twins: np.ndarray, params: dict) -> dict:
     """The planted structure, JSON-ready."""
     paths = [leaf.path for leaf in LEAVES]
     categories = [[paths[catalog.leaf[i]] for i in g] for g in groups]
@@ -185,4 +191,5 @@ def _truth(catalog: Catalog, users: Users, groups: list[list[int]], params: dict
         "consumable_categories": [leaf.path for leaf in LEAVES if leaf.consumable],
         "new_items": [str(i) for i in catalog.item_id[catalog.created >= END - NEW_DAYS * DAY]],
         "session_leaf_stickiness": STICKINESS,
+        "twins": catalog.item_id[twins].tolist(),
     }
