@@ -36,12 +36,14 @@ DATASETS = {
         "path": "online-retail-2010-2011/online_retail.parquet",
         "format": "online-retail",
         "session_gap": 1800.0,
+        "max_length": 128,  # descriptions are at most 15 tokens
     },
     "beauty": {
         "title": "Amazon Beauty 5-core (titles only; consecutive items of a user's sequence)",
         "path": "amazon-beauty",
         "format": "folder",
         "session_gap": None,  # day-resolution timestamps: the whole sequence is one session
+        "max_length": 64,  # covers 98% of titles (median 17 tokens); 128 makes a step about 5x slower
     },
 }
 
@@ -56,7 +58,7 @@ def run_one(name: str, spec: dict, args: argparse.Namespace, models: Path) -> di
         batch_size=args.batch_size,
         max_pairs=args.max_pairs,
         session_gap=spec["session_gap"],
-        max_length=args.max_length,
+        max_length=args.max_length or spec["max_length"],
         seed=args.seed,
         threads=args.threads,
     )
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-pairs", type=int, default=20_000)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--max-length", type=int, default=None, help="tokens per text (default: per dataset)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, default=None, help="keep the fine-tuned models in this folder")
@@ -95,22 +97,20 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in DATASETS]
     if unknown:
         parser.error(f"unknown dataset(s) {', '.join(unknown)}; choose from {', '.join(DATASETS)}")
-    report = {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "python": sys.version.split()[0],
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "load_average_at_start": list(os.getloadavg()),
-        },
-        "runs": {},
-    }
+    runs = json.loads(args.out.read_text()).get("runs", {}) if args.out.is_file() else {}  # keep other datasets
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="shoprec-finetune-") as scratch:
         models = args.keep or Path(scratch)
         for name in names:
-            report["runs"][name] = run_one(name, DATASETS[name], args, models)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
+            machine = {
+                "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "python": sys.version.split()[0],
+                "platform": platform.platform(),
+                "cpus": os.cpu_count(),
+                "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+            }
+            runs[name] = {**run_one(name, DATASETS[name], args, models), "machine": machine}
+            args.out.write_text(json.dumps({"runs": runs}, indent=2))  # after each dataset
     print(f"\nresults written to {args.out}")
     return 0
 
