@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 RESULT_FILE = "finetune.json"
 EVAL_K = 10
 EVAL_BLOCK = 512  # held-out pairs scored against the catalogue at a time
+LENGTH_GROUP = 50  # batches per group sorted by length when group_by_length is on
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class FinetuneSettings:
     max_length: int = 128  # tokens per text; longer texts are cut (also when the model is used later)
     seed: int = 0  # seeds pair sampling, batching, dropout and initialisation
     threads: int = 2  # torch CPU threads
+    group_by_length: bool = True  # batch texts of similar length together (much less padding, same pairs)
 
 
 @dataclass
@@ -238,10 +240,8 @@ def train(
     anchor_keys, positive_keys = pairs.anchor_keys().tolist(), pairs.positive.tolist()
     loss_fn = MultipleNegativesRankingLoss(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=0.01)
-    epochs = [
-        list(distinct_batches(rng.permutation(len(pairs)), anchor_keys, positive_keys, settings.batch_size))
-        for _ in range(settings.epochs)
-    ]
+    lengths = np.array([max(len(a), len(p)) for a, p in zip(anchors, positives, strict=True)])
+    epochs = [epoch_batches(rng, lengths, anchor_keys, positive_keys, settings) for _ in range(settings.epochs)]
     total = sum(len(batches) for batches in epochs)
     warmup = max(1, int(settings.warmup * total))
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -268,6 +268,25 @@ def train(
     bar.close()
     model.eval()
     return losses, steps
+
+
+def epoch_batches(
+    rng: np.random.Generator, lengths: np.ndarray, anchor_keys: list, positive_keys: list, settings: FinetuneSettings
+) -> list[list[int]]:
+    """One epoch's batches in random order. With ``group_by_length``, pairs are shuffled, cut into groups
+    of ``LENGTH_GROUP`` batches and sorted by text length inside a group, so a batch pads its texts to a
+    similar length (a step costs what its longest text costs)."""
+    order = rng.permutation(len(lengths))
+    if settings.group_by_length:
+        span = settings.batch_size * LENGTH_GROUP
+        order = np.concatenate(
+            [
+                chunk[np.argsort(-lengths[chunk], kind="stable")]
+                for chunk in np.split(order, range(span, len(order), span))
+            ]
+        )
+    batches = list(distinct_batches(order, anchor_keys, positive_keys, settings.batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def distinct_batches(order: np.ndarray, anchor_keys: list, positive_keys: list, size: int) -> Iterator[list[int]]:
