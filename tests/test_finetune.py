@@ -13,7 +13,14 @@ from shoprec.cli import text_cmds
 from shoprec.data import dataset_from_frames
 from shoprec.data.demo import generate_preset
 from shoprec.errors import ShoprecError
-from shoprec.text.finetune import FinetuneSettings, _per_anchor, distinct_batches, evaluate_pairs, finetune
+from shoprec.text.finetune import (
+    FinetuneSettings,
+    _per_anchor,
+    distinct_batches,
+    epoch_batches,
+    evaluate_pairs,
+    finetune,
+)
 from shoprec.text.pairs import SOURCES, Pairs, basket_pairs, mine_pairs, session_pairs
 
 ITEMS = list("abcdefgh")
@@ -140,6 +147,19 @@ def test_distinct_batches_keep_every_pair_once_without_repeats():
     for batch in batches:
         keys = [anchors[i] for i in batch] + [positives[i] for i in batch]
         assert len(keys) == len(set(keys)) and len(batch) <= 4
+
+
+def test_epoch_batches_group_texts_of_similar_length():
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(5, 300, 3200)
+    keys = list(range(3200))
+    spread = {}
+    for group in (False, True):
+        settings = FinetuneSettings(batch_size=32, group_by_length=group)
+        batches = epoch_batches(np.random.default_rng(0), lengths, keys, [k + 10_000 for k in keys], settings)
+        assert sorted(i for b in batches for i in b) == keys
+        spread[group] = np.mean([np.ptp(lengths[b]) for b in batches])
+    assert spread[True] < 0.1 * spread[False]
 
 
 # ---------------------------------------------------------------------------------------------- held-out check
