@@ -235,3 +235,10 @@ def test_cache_of_another_dimension_is_rebuilt(int8, tmp_path):
 def test_cache_refuses_another_encoder(int8, tmp_path):
     with pytest.raises(ShoprecError, match="belongs to encoder 'minilm'"):
         item_vectors(plain(), int8, cache_dir=VectorCache(tmp_path, "minilm"))
+
+
+def test_length_sorted_batches_come_back_in_input_order(int8):
+    texts = ["a short one", "a much longer product description about a ceramic mug " * 3, "", "mid length text"]
+    together = int8.encode(texts, batch_size=2)
+    one_by_one = np.vstack([int8.encode([t]) for t in texts])
+    np.testing.assert_allclose(together, one_by_one, atol=1e-5)

@@ -50,9 +50,12 @@ class Encoder(ABC):
         texts = ["" if t is None else str(t) for t in texts]
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         show = progress if progress is not None else len(texts) >= PROGRESS_THRESHOLD
+        # Batches of similar length waste little work on padding: encode longest first, in order.
+        order = np.argsort([-len(t) for t in texts], kind="stable")
         starts = range(0, len(texts), batch_size)
         for start in tqdm(starts, desc=f"encoding with {self.name}", unit="batch", disable=not show):
-            out[start : start + batch_size] = self._encode_batch(texts[start : start + batch_size])
+            rows = order[start : start + batch_size]
+            out[rows] = self._encode_batch([texts[i] for i in rows])
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         np.divide(out, norms, out=out, where=norms > 0)
         return out
@@ -129,6 +132,7 @@ class OnnxMiniLMEncoder(Encoder):
         self.tokenizer.enable_truncation(self.max_length)
         self.tokenizer.enable_padding()
         options = ort.SessionOptions()
+        options.inter_op_num_threads = 1  # one graph, run operator by operator; threads go to each operator
         if threads:
             options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(
