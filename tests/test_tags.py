@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shoprec.cli.main import main
+from shoprec.data.dataset import Dataset
 from shoprec.data.demo import generate_demo_shop
 from shoprec.data.frames import dataset_from_frames
 from shoprec.errors import ShoprecError
@@ -20,9 +22,11 @@ from shoprec.text.tags import (
     candidate_phrases,
     corpus_candidates,
     extract_tags,
+    item_tags,
     mmr,
     source_texts,
     tags_frame,
+    with_tags,
 )
 from shoprec.text.vectors import item_vectors
 
@@ -155,3 +159,36 @@ def test_wrong_vectors_are_refused(tagged, int8):
         extract_tags(dataset, int8, vectors[:5])
     with pytest.raises(ShoprecError, match="one list per item"):
         tags_frame(dataset, tags[:3])
+
+
+def test_tags_are_stored_with_the_items_and_survive_save_and_load(tagged, tmp_path):
+    dataset, _, tags = tagged
+    assert item_tags(dataset) is None  # nothing stored until with_tags runs
+    tagged_ds = with_tags(dataset, tags)
+    assert "tags" not in dataset.items.columns  # the original is left alone
+    back = Dataset.load(tagged_ds.save(tmp_path / "tagged"))
+    assert item_tags(back) == tags
+    assert back.fingerprint() == dataset.fingerprint()
+
+
+def test_tags_column_from_a_text_file_is_split_at_commas(tmp_path):
+    items = pd.DataFrame({"item_id": ["a", "b", "c"], "title": ["mug", "cup", "pot"], "tags": ["red, mug", "", None]})
+    events = pd.DataFrame({"user_id": ["u", "u", "v"], "item_id": ["a", "b", "c"], "timestamp": [1, 2, 3]})
+    dataset = dataset_from_frames(items, events, name="csv-tags")
+    assert item_tags(dataset) == [["red", "mug"], [], []]
+
+
+def test_tags_command_writes_a_dataset_folder_with_tags(tagged, tmp_path, capsys):
+    dataset, _, tags = tagged
+    source = dataset.save(tmp_path / "shop")
+    code = main(
+        ["tags", str(source), "--encoder", "minilm-int8", "--top-n", str(TOP_N), "--out", str(tmp_path / "out")]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and f"tagged {dataset.n_items:,} items" in out
+    assert item_tags(Dataset.load(tmp_path / "out")) == tags  # the same tags the library computes
+
+
+def test_tags_command_rejects_bad_settings(tmp_path, capsys):
+    code = main(["tags", "demo", "--top-n", "0", "--out", str(tmp_path)])
+    assert code == 2 and "--top-n must be at least 1" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""``shoprec finetune`` (fit the text encoder to a shop) and ``shoprec encode`` (item vectors to a file)."""
+"""``shoprec finetune`` (fit the text encoder to a shop), ``shoprec encode`` (item vectors to a file) and
+``shoprec tags`` (item tags saved with the catalogue)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from shoprec.errors import ShoprecError
 def add_commands(commands: argparse._SubParsersAction) -> None:
     _add_finetune(commands)
     _add_encode(commands)
+    _add_tags(commands)
 
 
 def _add_finetune(commands: argparse._SubParsersAction) -> None:
@@ -150,4 +152,58 @@ def run_encode(args: argparse.Namespace) -> int:
     ids = out.with_suffix(".ids.txt")
     ids.write_text("\n".join(dataset.item_vocab.ids()) + "\n")
     print(f"vectors {vectors.shape[0]:,} x {vectors.shape[1]} written to {out}, item ids to {ids}")
+    return 0
+
+
+def _add_tags(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "tags",
+        help="extract each item's tags (key phrases, category, brand) and save them with the catalogue",
+        description="Rank candidate phrases from each item's own text against its vector (KeyBERT-style, with "
+        "MMR for variety), add the category leaf and brand, and write the dataset folder with a 'tags' "
+        "column in items.parquet (read back by every command that takes a dataset folder).",
+    )
+    add_data_arguments(parser)
+    parser.add_argument(
+        "--encoder",
+        default="auto",
+        help="minilm, minilm-int8, use-multilingual, auto or a model folder (default: auto)",
+    )
+    parser.add_argument("--top-n", type=int, default=5, help="key phrases per item, before category and brand")
+    parser.add_argument(
+        "--diversity", type=float, default=0.4, help="MMR trade-off: 0 = most relevant, 1 = most varied"
+    )
+    parser.add_argument("--cache", default=None, help="vector cache folder: only new or changed texts are encoded")
+    parser.add_argument("--out", default="shoprec-out/tagged", help="dataset folder to write")
+    parser.add_argument("--show", type=int, default=5, help="print the tags of this many items (default: 5)")
+    parser.set_defaults(run=run_tags)
+
+
+def run_tags(args: argparse.Namespace) -> int:
+    from shoprec.text.encoders import load_encoder
+    from shoprec.text.itemtext import item_texts
+    from shoprec.text.tags import extract_tags, with_tags
+    from shoprec.text.vectors import VectorCache, encoder_version, item_vectors
+
+    if args.top_n < 1:
+        raise ShoprecError(f"--top-n must be at least 1, got {args.top_n}")
+    if not 0.0 <= args.diversity <= 1.0:
+        raise ShoprecError(f"--diversity must be between 0 and 1, got {args.diversity}")
+    dataset = load_data(args)
+    texts = item_texts(dataset)
+    encoder = load_encoder(args.encoder, sample_texts=texts.texts)
+    print(f"encoder: {encoder.name} ({encoder.dim}-d)")
+    cache = VectorCache(args.cache, encoder.name, version=encoder_version(encoder)) if args.cache else None
+    started = time.perf_counter()
+    vectors = item_vectors(dataset, encoder, cache_dir=cache, progress=True, texts=texts)
+    tags = extract_tags(dataset, encoder, vectors, top_n=args.top_n, diversity=args.diversity, progress=True)
+    seconds = time.perf_counter() - started
+    tagged = with_tags(dataset, tags)
+    out = tagged.save(args.out)
+    empty = sum(1 for t in tags if not t)
+    print(f"tagged {len(tags):,} items in {seconds:.1f} s ({empty:,} without any tag)")
+    titles = dataset.items["title"].astype(str).tolist()
+    for i in range(min(args.show, len(tags))):
+        print(f"  {titles[i][:50]:<50}  {', '.join(tags[i])}")
+    print(f"dataset with tags written to {out}")
     return 0

@@ -22,6 +22,7 @@ relevance - (1 - ``lambda``) x similarity to a phrase already picked) and the be
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -257,3 +258,55 @@ def tags_frame(dataset: Dataset, tags: Sequence[Sequence[str]]) -> pd.DataFrame:
     if len(tags) != dataset.n_items:
         raise ShoprecError(f"got tags for {len(tags)} items, the dataset has {dataset.n_items}: give one list per item")
     return pd.DataFrame({"item_id": dataset.items["item_id"].astype(str).to_numpy(), "tags": [list(t) for t in tags]})
+
+
+TAGS_COLUMN = "tags"
+"""Items column that holds each item's tags (a list of strings) once :func:`with_tags` has run."""
+
+
+def with_tags(dataset: Dataset, tags: Sequence[Sequence[str]]) -> Dataset:
+    """A copy of ``dataset`` whose items table carries ``tags`` (one list per item, in item order).
+
+    The column is a free item attribute: ``Dataset.save`` writes it to ``items.parquet`` and
+    ``Dataset.load`` reads it back, so tags travel with the catalogue to explanations and filters.
+    """
+    frame = tags_frame(dataset, tags)
+    items = dataset.items.copy()
+    items[TAGS_COLUMN] = frame["tags"].to_numpy()
+    return Dataset(
+        items,
+        dataset.interactions,
+        dataset.user_vocab,
+        dataset.item_vocab,
+        dataset.reviews,
+        dataset.queries,
+        dataset.report,
+        dataset.name,
+    )
+
+
+def item_tags(dataset: Dataset) -> list[list[str]] | None:
+    """Each item's stored tags, or None when the catalogue has none.
+
+    Tags come from the ``tags`` column written by :func:`with_tags`, or else from a ``tags``
+    attribute that arrived with the shop's own item file (a list, or text split at commas).
+    """
+    items = dataset.items
+    if TAGS_COLUMN in items.columns:
+        values = items[TAGS_COLUMN].tolist()
+    elif "attributes" in items.columns:
+        attributes = [json.loads(a) if isinstance(a, str) and a else {} for a in items["attributes"].tolist()]
+        if not any(TAGS_COLUMN in a for a in attributes):
+            return None
+        values = [a.get(TAGS_COLUMN) for a in attributes]
+    else:
+        return None
+    return [_as_tag_list(v) for v in values]
+
+
+def _as_tag_list(value: object) -> list[str]:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    if isinstance(value, str):
+        return [t.strip() for t in value.split(",") if t.strip()]
+    return [str(t) for t in value]  # a list, or the numpy array Parquet gives back
