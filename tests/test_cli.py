@@ -32,7 +32,7 @@ def test_demo_end_to_end(tmp_path, capsys):
     assert code == 0, err
     assert "ndcg@10" in out.lower() and "recommended by" in out
     report = json.loads((tmp_path / "report" / "report.json").read_text())
-    assert set(report["models"]) == {"popularity", "trending", "itemknn", "als", "ease"}
+    assert set(report["models"]) == {"popularity", "trending", "itemknn", "als", "ease", "content"}
     assert all("ndcg@10" in m["metrics"] for m in report["models"].values())
     assert (tmp_path / "report" / "report.png").stat().st_size > 5000
 

@@ -12,6 +12,8 @@ from shoprec.cli.eval_cmds import DEFAULT_MODELS, build_models
 from shoprec.cli.model_cmds import print_items
 
 SHOW_USERS = 3
+DEMO_MODELS = DEFAULT_MODELS + ",content"
+"""The baselines plus the text-based content model (multilingual encoder: the demo catalogue is bilingual)."""
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -19,12 +21,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "demo",
         help="generate the demo shop, evaluate the baselines and show recommendations",
         description="Generate a deterministic demo shop (English and Chinese catalog, sessions, baskets, "
-        "reviews, search logs), evaluate the baseline models with leave-last-out full-catalogue "
+        "reviews, search logs), evaluate the baselines and the text-based content model with leave-last-out full-catalogue "
         "ranking, and print a few users' recommendations.",
     )
     parser.add_argument("--seed", type=int, default=7, help="demo shop seed (default: 7)")
     parser.add_argument("--out", default="shoprec-out/demo", help="output folder (default: shoprec-out/demo)")
-    parser.add_argument("--models", default=DEFAULT_MODELS, help=f"models to compare (default: {DEFAULT_MODELS})")
+    parser.add_argument("--models", default=DEMO_MODELS, help=f"models to compare (default: {DEMO_MODELS})")
     parser.add_argument("--items", type=int, default=3000, help="products in the demo shop (default: 3000)")
     parser.add_argument("--users", type=int, default=2000, help="shoppers in the demo shop (default: 2000)")
     parser.set_defaults(run=run_demo)
