@@ -43,14 +43,17 @@ def checkerboard() -> Dataset:
     group, which a collaborative model must therefore rank first.
 
     Users u0..u7 like items a0..a4, users v0..v7 like items b0..b4. User ``u{j}`` lacks ``a{j % 5}``.
+    Each user meets their items in a different order (rotated, every other one reversed), so that
+    next-item models too see every item both as an input and as a target.
     """
     events = []
     t = 0
     for group, item_prefix in (("u", "a"), ("v", "b")):
         for j in range(8):
-            for i in range(5):
-                if i != j % 5:
-                    events.append((f"{group}{j}", f"{item_prefix}{i}", t))
-                    t += 1
+            own = [i for i in range(5) if i != j % 5]
+            own = own[j % 4 :] + own[: j % 4]
+            for i in own[::-1] if j % 2 else own:
+                events.append((f"{group}{j}", f"{item_prefix}{i}", t))
+                t += 1
     items = [f"a{i}" for i in range(5)] + [f"b{i}" for i in range(5)]
     return make_dataset(events, items)

@@ -2,7 +2,8 @@
 
 The contract tests are parametrised over :func:`model_names`, so a newly registered model runs
 them too: give it fast settings in ``FAST_SETTINGS`` and, if it ignores the user, list it in
-``NON_PERSONALISED`` (then only the checkerboard ranking check is skipped).
+``NON_PERSONALISED`` (then only the checkerboard ranking check is skipped; ``ORDER_BASED`` does
+the same for next-item models).
 """
 
 from __future__ import annotations
@@ -20,12 +21,38 @@ from shoprec.models.itemknn import cosine_similarity
 
 ALL_MODELS = model_names()
 NON_PERSONALISED = {"popularity", "trending"}
-COLLABORATIVE = [name for name in ALL_MODELS if name not in NON_PERSONALISED]
+# Next-item models predict what follows the user's last item; on 16 users with four items each
+# the few transitions into the one missing item are too thin to rank it first reliably (it
+# passes for some seeds, not all). Their known-answer test is a deterministic sequence task
+# in test_sequential.py; every other contract test here applies to them.
+ORDER_BASED = {"sasrec", "gru4rec"}
+COLLABORATIVE = [name for name in ALL_MODELS if name not in NON_PERSONALISED | ORDER_BASED]
 # ALS needs some regularisation here: with 8 factors and almost none it can fit the checkerboard's
 # missing entries as zeros exactly, which is overfitting, not a ranking bug.
+SEQUENTIAL_FAST = {
+    "item_repr": "id",
+    "embedding_size": 16,
+    "epochs": 60,
+    "valid_users": 0,
+    "dropout": 0.1,
+    "learning_rate": 0.01,
+    "threads": 1,
+}
 FAST_SETTINGS: dict[str, dict] = {
     "als": {"embedding_size": 8, "reg": 1.0, "epochs": 15, "seed": 1, "num_threads": 1},
     "content": {"encoder": "minilm-int8"},
+    "sasrec": {**SEQUENTIAL_FAST},
+    "gru4rec": {**SEQUENTIAL_FAST},
+    "lightgcn": {
+        "item_repr": "id",
+        "embedding_size": 8,
+        "epochs": 40,
+        "learning_rate": 0.05,
+        "batch_size": 64,
+        "valid_users": 0,
+        "threads": 1,
+        "seed": 1,
+    },
 }
 
 

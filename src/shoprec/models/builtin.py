@@ -6,4 +6,5 @@ from shoprec.models import (
     ease,  # noqa: F401
     itemknn,  # noqa: F401
     popularity,  # noqa: F401
+    sequential,  # noqa: F401
 )
