@@ -21,8 +21,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "demo",
         help="generate the demo shop, evaluate the baselines and show recommendations",
         description="Generate a deterministic demo shop (English and Chinese catalog, sessions, baskets, "
-        "reviews, search logs), evaluate the baselines and the text-based content model with leave-last-out full-catalogue "
-        "ranking, and print a few users' recommendations.",
+        "reviews, search logs), evaluate the baselines and the text-based content model with leave-last-out "
+        "full-catalogue ranking, and print a few users' recommendations.",
     )
     parser.add_argument("--seed", type=int, default=7, help="demo shop seed (default: 7)")
     parser.add_argument("--out", default="shoprec-out/demo", help="output folder (default: shoprec-out/demo)")

@@ -67,7 +67,10 @@ def build_models(names: list[str], settings: dict[str, dict]) -> dict:
     stray = sorted(set(settings) - set(names))
     if stray:
         raise ShoprecError(f"--set names model '{stray[0]}', which is not in --models {','.join(names)}")
-    return {name: create_model(name, **settings.get(name, {})) for name in names}
+    models = {name: create_model(name, **settings.get(name, {})) for name in names}
+    for model in models.values():
+        model.progress = True
+    return models
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -54,7 +54,9 @@ def run_models(args: argparse.Namespace) -> int:
 def run_fit(args: argparse.Namespace) -> int:
     dataset = load_data(args)
     settings = parse_settings(args.set)
-    model = create_model(args.model, **settings.get(args.model, {})).fit(dataset)
+    model = create_model(args.model, **settings.get(args.model, {}))
+    model.progress = True
+    model.fit(dataset)
     path = model.save(args.out)
     print(f"saved {model!r} to {path}")
     return 0

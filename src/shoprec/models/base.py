@@ -60,6 +60,8 @@ class Recommender(ABC):
         self.n_items = 0
         self.seen: sp.csr_matrix | None = None
         self.fallback_scores: np.ndarray | None = None
+        self.progress = False
+        """Show progress bars while fitting (models with long training loops honour it)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config})"

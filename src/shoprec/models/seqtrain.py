@@ -99,7 +99,8 @@ def batches(examples: Examples, batch_size: int, rng: np.random.Generator) -> It
 def softmax_loss(
     hidden: torch.Tensor, targets: torch.Tensor, table: torch.Tensor, negatives: int, rng: torch.Generator
 ) -> torch.Tensor:
-    """Cross-entropy of each real position's target; full catalogue when ``negatives`` is 0.
+    """Cross-entropy of each real position's target; over the full catalogue when ``negatives`` is
+    0 or covers the catalogue anyway, else against ``negatives`` shared uniform random items.
 
     ``hidden`` (B, T, D), ``targets`` (B, T) shifted indices with 0 = no target, ``table``
     (n_items + 1, D) with row 0 = padding.
@@ -107,10 +108,10 @@ def softmax_loss(
     real = targets > 0
     h = hidden[real]  # (N, D)
     t = targets[real]  # (N,)
-    if negatives <= 0:
+    n_items = table.shape[0] - 1
+    if negatives <= 0 or negatives >= n_items:
         logits = h @ table[1:].T  # (N, n_items)
         return F.cross_entropy(logits, t - 1)
-    n_items = table.shape[0] - 1
     sampled = torch.randint(1, n_items + 1, (negatives,), generator=rng)  # shared negatives
     positive = (h * table[t]).sum(-1, keepdim=True)  # (N, 1)
     negative = h @ table[sampled].T  # (N, negatives)
