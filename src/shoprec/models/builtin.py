@@ -5,6 +5,7 @@ from shoprec.models import (
     content,  # noqa: F401
     ease,  # noqa: F401
     itemknn,  # noqa: F401
+    lightgcn,  # noqa: F401
     popularity,  # noqa: F401
     sequential,  # noqa: F401
 )
