@@ -129,6 +129,18 @@ def table(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def print_tables(folder: Path) -> None:
+    """One markdown table per run from the JSON records in ``folder``, models in RUNS order."""
+    for run, spec in RUNS.items():
+        records = [
+            json.loads((folder / f"{run}--{label}.json").read_text())
+            for label in spec["models"]
+            if (folder / f"{run}--{label}.json").exists()
+        ]
+        if records:
+            print(f"### {spec['title']}\n\n{table(records)}\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED, help="folder of the public datasets")
@@ -137,8 +149,12 @@ def main() -> None:
     parser.add_argument("--models", default=None, help="only these model labels: " + ", ".join(MODELS))
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "sequential")
     parser.add_argument("--one", nargs=2, metavar=("RUN", "MODEL"), help=argparse.SUPPRESS)
+    parser.add_argument("--tables", action="store_true", help="only print the tables of the results so far")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.tables:
+        print_tables(args.out)
+        return
     if args.one:
         run, label = args.one
         record = run_one(run, label, args.shared, args.cache)
