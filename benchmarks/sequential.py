@@ -129,8 +129,9 @@ def table(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def print_tables(folder: Path) -> None:
+def tables(folder: Path) -> str:
     """One markdown table per run from the JSON records in ``folder``, models in RUNS order."""
+    parts = []
     for run, spec in RUNS.items():
         records = [
             json.loads((folder / f"{run}--{label}.json").read_text())
@@ -138,7 +139,17 @@ def print_tables(folder: Path) -> None:
             if (folder / f"{run}--{label}.json").exists()
         ]
         if records:
-            print(f"### {spec['title']}\n\n{table(records)}\n")
+            parts.append(f"### {spec['title']}\n\n{table(records)}\n")
+    return "\n".join(parts)
+
+
+def write_doc(text: str, doc: Path = REPO / "docs" / "benchmarks.md") -> None:
+    """Replace the block between the ``sequential`` markers of docs/benchmarks.md."""
+    start, end = "<!-- sequential:start -->", "<!-- sequential:end -->"
+    body = doc.read_text()
+    head, rest = body.split(start, 1)
+    _, tail = rest.split(end, 1)
+    doc.write_text(f"{head}{start}\n{text}{end}{tail}")
 
 
 def main() -> None:
@@ -150,10 +161,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "sequential")
     parser.add_argument("--one", nargs=2, metavar=("RUN", "MODEL"), help=argparse.SUPPRESS)
     parser.add_argument("--tables", action="store_true", help="only print the tables of the results so far")
+    parser.add_argument("--doc", action="store_true", help="with --tables: also write them into docs/benchmarks.md")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.tables:
-        print_tables(args.out)
+        text = tables(args.out)
+        print(text)
+        if args.doc:
+            write_doc(text)
         return
     if args.one:
         run, label = args.one
