@@ -42,7 +42,7 @@ import copy
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -56,6 +56,7 @@ from shoprec.errors import ModelError
 from shoprec.models.base import Recommender
 from shoprec.models.itemgraph import ItemGraph
 from shoprec.models.registry import register
+from shoprec.models.seqtrain import TrainLog
 from shoprec.models.textside import TextVectors, check_mode, torch_threads
 
 LOSSES = ("softmax", "bpr")
@@ -206,19 +207,6 @@ class Holdout:
 
     def __len__(self) -> int:
         return len(self.users)
-
-
-@dataclass
-class TrainLog:
-    """What training did, epoch by epoch; kept with the model."""
-
-    epochs: int = 0
-    best_epoch: int = 0
-    best_ndcg: float = float("nan")
-    seconds: float = 0.0
-    stopped: str = ""
-    loss: list[float] = field(default_factory=list)
-    valid_ndcg: list[float] = field(default_factory=list)
 
 
 def pick_holdout(dataset: Dataset, n_users: int, rng: np.random.Generator) -> Holdout:
