@@ -44,3 +44,17 @@ class DataError(ShoprecError):
 
 class ModelError(ShoprecError):
     """A model was used wrongly: not fitted, asked for an impossible k, given bad ids."""
+
+
+class ConfigError(ShoprecError):
+    """A configuration (a pipeline TOML file, rules, a promotion calendar) that cannot work.
+
+    ``where`` names the file and key (``pipeline.toml: rerank.price_range``); ``fix`` says what to do.
+    """
+
+    def __init__(self, problem: str, *, where: str | None = None, fix: str | None = None) -> None:
+        self.problem, self.where, self.fix = problem, where, fix
+        text = (f"{where}: " if where else "") + problem
+        if fix:
+            text += f". {fix}"
+        super().__init__(text)

@@ -1,0 +1,51 @@
+"""What a recall source is: fitted once, asked for a batch of user contexts, answers best-first.
+
+A source proposes up to ``k`` items per user as ``(items, scores)`` arrays, best first, with its
+own score scale (the ranker and fusion normalise). Sources that score from the user's history item
+by item (item-to-item, sequential models) also say how much each history item contributed, which
+explanations use.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from shoprec.data.dataset import Dataset
+from shoprec.pipeline.catalog import ItemInfo
+from shoprec.pipeline.context import UserContext
+
+
+@dataclass
+class Resources:
+    """Shared, fitted inputs every source and feature may read."""
+
+    info: ItemInfo
+    item_vectors: np.ndarray | None = None  # (n_items, d) L2-normalised text vectors, or None
+
+
+class Source(ABC):
+    """A recall source; ``name`` is its label in candidates, features and explanations."""
+
+    kind: str = "source"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+    @abstractmethod
+    def fit(self, train: Dataset, resources: Resources) -> None:
+        """Learn from the training events (a source wrapping a fitted model may do little)."""
+
+    @abstractmethod
+    def recall(self, contexts: list[UserContext], k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per context, up to ``k`` ``(items, scores)`` best first (int64, float32)."""
+
+    def history_scores(self, histories: list[np.ndarray]) -> np.ndarray | None:
+        """Scores of every item given only these histories (n, n_items), or None when this
+        source does not score from the history alone. Used for occlusion explanations."""
+        return None

@@ -1,0 +1,69 @@
+"""What the pipeline knows about the shopper at request time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from shoprec.data.dataset import Dataset
+
+
+@dataclass
+class UserContext:
+    """One request: the shopper's history (oldest first, live events included) and the time.
+
+    ``user`` is the index in the fitted data, or -1 for a shopper the models never saw (the
+    cold-start path: history may still hold the clicks of this visit).
+    """
+
+    user: int
+    history: np.ndarray  # (h,) int64 item indices, oldest first
+    times: np.ndarray  # (h,) int64 unix seconds
+    now: int  # request time, unix seconds
+    events: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))  # (h,) event names, may be empty
+
+    @property
+    def is_cold(self) -> bool:
+        return len(self.history) == 0
+
+    def recent(self, n: int) -> np.ndarray:
+        """The last ``n`` distinct items, most recent first."""
+        seen: dict[int, None] = {}
+        for item in self.history[::-1].tolist():
+            if item not in seen:
+                seen[item] = None
+                if len(seen) == n:
+                    break
+        return np.fromiter(seen, dtype=np.int64, count=len(seen))
+
+    def purchased(self) -> np.ndarray:
+        """Distinct items with a purchase event (empty when events are unknown)."""
+        if len(self.events) != len(self.history):
+            return np.empty(0, dtype=np.int64)
+        return np.unique(self.history[self.events == "purchase"]).astype(np.int64)
+
+
+def contexts_from_dataset(dataset: Dataset, users: np.ndarray, now: int | None = None) -> list[UserContext]:
+    """A context per user index from the dataset's events (all event types, time order).
+
+    ``now`` defaults to one second after the dataset's newest event.
+    """
+    frame = dataset.interactions
+    newest = int(frame["timestamp"].max()) + 1 if len(frame) else 0
+    now = newest if now is None else int(now)
+    seqs = dataset.sequences()
+    events = frame["event"].to_numpy()
+    codes = _event_names(events)
+    out = []
+    for u in np.asarray(users, dtype=np.int64).tolist():
+        if 0 <= u < dataset.n_users:
+            lo, hi = seqs.indptr[u], seqs.indptr[u + 1]
+            out.append(UserContext(u, seqs.items[lo:hi].astype(np.int64), seqs.timestamps[lo:hi], now, codes[lo:hi]))
+        else:
+            out.append(UserContext(-1, np.empty(0, np.int64), np.empty(0, np.int64), now))
+    return out
+
+
+def _event_names(events: np.ndarray) -> np.ndarray:
+    return np.asarray(events, dtype=object)
