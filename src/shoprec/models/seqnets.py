@@ -87,7 +87,10 @@ class SASRecNet(nn.Module):
     def forward(self, seq: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
         """``seq`` (B, T) shifted item indices, 0 = padding; ``table`` from ``items.all()``. -> (B, T, D)."""
         _, length = seq.shape
-        positions = torch.arange(length, device=seq.device)
+        # right-aligned: the newest item always takes the last position, whatever the batch's padding,
+        # so a history scores the same alone or in a batch with longer ones
+        n_positions = self.position.num_embeddings
+        positions = torch.arange(n_positions - length, n_positions, device=seq.device)
         x = table[seq] * self.scale + self.position(positions)  # (B, T, D)
         x = self.dropout(x) * (seq > 0).unsqueeze(-1)
         h = self.blocks(x, mask=self.attention_mask(seq))  # (B, T, D)

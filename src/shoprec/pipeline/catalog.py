@@ -12,12 +12,13 @@ its levels, brand, price, launch time, title, language, tags and stock. Missing 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from shoprec.data.dataset import Dataset
+from shoprec.text.tags import item_tags
 
 STOCK_ATTRIBUTES = ("in_stock", "stock")
 """Free catalog attributes read as stock: a boolean, or a count where 0 means out of stock."""
@@ -37,6 +38,7 @@ class ItemInfo:
     language: np.ndarray  # (n,) object, "" when unknown
     in_stock: np.ndarray  # (n,) bool, True unless the catalog says otherwise
     tags: list[list[str]]  # per item, [] when the catalog has no tags
+    attributes: list[dict] = field(default_factory=list)  # per item free attributes; [] = none known
 
     def __len__(self) -> int:
         return len(self.item_id)
@@ -57,12 +59,14 @@ class ItemInfo:
             category=category,
             top=np.array([c.split(" > ")[0].strip() if c else "" for c in category], dtype=object),
             brand=_text(items, "brand", n),
-            price=pd.to_numeric(items.get("price", pd.Series([np.nan] * n)), errors="coerce")
-            .to_numpy(dtype=np.float64, na_value=np.nan),
+            price=pd.to_numeric(items.get("price", pd.Series([np.nan] * n)), errors="coerce").to_numpy(
+                dtype=np.float64, na_value=np.nan
+            ),
             created=pd.to_numeric(created, errors="coerce").fillna(-1).to_numpy(dtype=np.int64),
             language=_text(items, "language", n),
             in_stock=_stock(items, n),
-            tags=_tags(items, n),
+            tags=item_tags(dataset) or [[] for _ in range(n)],
+            attributes=_attributes(items),
         )
 
     def level(self, depth: int) -> np.ndarray:
@@ -92,17 +96,3 @@ def _stock(items: pd.DataFrame, n: int) -> np.ndarray:
                     value = value.strip().lower() not in ("false", "no", "0", "")
                 stock[i] = bool(value) and not (isinstance(value, int | float) and value <= 0)
     return stock
-
-
-def _tags(items: pd.DataFrame, n: int) -> list[list[str]]:
-    if "tags" not in items:
-        return [[] for _ in range(n)]
-    out = []
-    for value in items["tags"]:
-        if isinstance(value, str):
-            out.append([t.strip() for t in value.split(",") if t.strip()])
-        elif value is None or (isinstance(value, float) and np.isnan(value)):
-            out.append([])
-        else:
-            out.append([str(t) for t in value])
-    return out

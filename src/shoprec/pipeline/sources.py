@@ -1,0 +1,276 @@
+"""Recall sources: any registered model, item-to-item from recent items, buy-again, trending,
+new arrivals and popularity.
+
+Every source answers a batch of :class:`UserContext` with best-first ``(items, scores)``. Sources
+that score from the history alone (item-to-item, buy-again, sequential models) read the live
+history in the context, so a click made a moment ago changes the next answer without refitting.
+
+>>> source = ModelSource("ease", create_model("ease"))      # doctest: +SKIP
+>>> source.fit(train, resources)                            # doctest: +SKIP
+>>> [(items, scores)] = source.recall([context], k=100)     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from shoprec.data.dataset import Dataset
+from shoprec.errors import ConfigError
+from shoprec.models.base import Recommender, top_k
+from shoprec.models.itemknn import cosine_similarity
+from shoprec.pipeline.base import Resources, Source
+from shoprec.pipeline.context import UserContext
+
+DAY = 86_400
+
+
+def _rows_top_k(rows: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per row, the best ``k`` finite entries as (items, scores)."""
+    items, scores = top_k(rows, k)
+    out = []
+    for it, sc in zip(items, scores, strict=True):
+        keep = it >= 0
+        out.append((it[keep].astype(np.int64), sc[keep].astype(np.float32)))
+    return out
+
+
+def _mask_history(rows: np.ndarray, contexts: list[UserContext]) -> None:
+    for r, ctx in enumerate(contexts):
+        if len(ctx.history):
+            rows[r, ctx.history] = -np.inf
+
+
+class ModelSource(Source):
+    """Wraps a :class:`Recommender`. Sequential models score the live history; others score the
+    fitted user row (a user unknown to the model gets nothing from this source)."""
+
+    kind = "model"
+
+    def __init__(self, name: str, model: Recommender, exclude_seen: bool = True, prefitted: bool = False) -> None:
+        super().__init__(name)
+        self.model = model
+        self.exclude_seen = exclude_seen
+        self.prefitted = prefitted
+
+    def fit(self, train: Dataset, resources: Resources) -> None:
+        if self.prefitted and self.model.is_fitted:
+            return
+        if resources.item_vectors is not None and hasattr(self.model, "set_item_vectors"):
+            self.model.set_item_vectors(resources.item_vectors)
+        self.model.fit(train)
+
+    @property
+    def live(self) -> bool:
+        return hasattr(self.model, "score_histories")
+
+    def history_scores(self, histories: list[np.ndarray]) -> np.ndarray | None:
+        if not self.live:
+            return None
+        return self.model.score_histories([np.asarray(h, dtype=np.int64) for h in histories])
+
+    def recall(self, contexts: list[UserContext], k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        empty = (np.empty(0, np.int64), np.empty(0, np.float32))
+        out: list[tuple[np.ndarray, np.ndarray]] = [empty] * len(contexts)
+        if self.live:
+            rows_of = [i for i, c in enumerate(contexts) if len(c.history)]
+            if not rows_of:
+                return out
+            rows = self.history_scores([contexts[i].history for i in rows_of])
+        else:
+            users = np.array([c.user for c in contexts], dtype=np.int64)
+            known = self.model.is_known(users)
+            rows_of = np.flatnonzero(known).tolist()
+            if not rows_of:
+                return out
+            rows = self.model.score(users[known])
+        rows = np.asarray(rows, dtype=np.float32)
+        if self.exclude_seen:
+            _mask_history(rows, [contexts[i] for i in rows_of])
+        for i, pair in zip(rows_of, _rows_top_k(rows, k), strict=True):
+            out[i] = pair
+        return out
+
+
+class ItemToItemSource(Source):
+    """Neighbours of the user's recent items: ``score(i) = sum_j decay^j sim(h_j, i)`` over the
+    ``recent`` last distinct items (most recent first). ``similarity`` is ``cooccurrence`` (item
+    cosine over users, as item-kNN) or ``text`` (cosine of the text vectors, so new items take
+    part from day one)."""
+
+    kind = "item-to-item"
+
+    def __init__(
+        self,
+        name: str,
+        similarity: str = "cooccurrence",
+        neighbors: int = 100,
+        recent: int = 20,
+        decay: float = 0.9,
+        shrinkage: float = 50.0,
+        exclude_seen: bool = True,
+    ) -> None:
+        super().__init__(name)
+        if similarity not in ("cooccurrence", "text"):
+            raise ConfigError(f"item-to-item similarity must be 'cooccurrence' or 'text', not {similarity!r}")
+        if not 0 < decay <= 1:
+            raise ConfigError(f"item-to-item decay must lie in (0, 1], got {decay}")
+        self.similarity, self.neighbors, self.recent, self.decay = similarity, neighbors, recent, decay
+        self.shrinkage, self.exclude_seen = shrinkage, exclude_seen
+        self.matrix: sp.csr_matrix | None = None
+
+    def fit(self, train: Dataset, resources: Resources) -> None:
+        if self.similarity == "cooccurrence":
+            self.matrix = cosine_similarity(train.matrix("binary"), self.shrinkage, self.neighbors)
+            return
+        if resources.item_vectors is None:
+            raise ConfigError(f"source '{self.name}' uses text similarity but the pipeline has no item vectors")
+        from shoprec.text.index import VectorIndex
+
+        vectors = resources.item_vectors
+        n = len(vectors)
+        index = VectorIndex(vectors.shape[1]).add(vectors, np.arange(n))
+        items, scores = index.search(vectors, self.neighbors, exclude=[[i] for i in range(n)])
+        rows = np.repeat(np.arange(n), items.shape[1])
+        keep = items.ravel() >= 0
+        sim = sp.csr_matrix((scores.ravel()[keep], (rows[keep], items.ravel()[keep])), shape=(n, n))
+        self.matrix = sim.astype(np.float32)
+
+    def weights(self, history: np.ndarray) -> sp.csr_matrix:
+        """(1, n_items) sparse row: decay^j on the j-th most recent distinct item."""
+        n = self.matrix.shape[0]
+        seen: dict[int, None] = {}
+        for item in np.asarray(history)[::-1].tolist():
+            if 0 <= item < n and item not in seen:
+                seen[item] = None
+                if len(seen) == self.recent:
+                    break
+        cols = np.fromiter(seen, dtype=np.int64, count=len(seen))
+        values = self.decay ** np.arange(len(cols), dtype=np.float32)
+        return sp.csr_matrix((values, (np.zeros(len(cols), dtype=np.int64), cols)), shape=(1, n))
+
+    def history_scores(self, histories: list[np.ndarray]) -> np.ndarray:
+        weights = sp.vstack([self.weights(h) for h in histories]) if histories else None
+        if weights is None:
+            return np.zeros((0, self.matrix.shape[0]), dtype=np.float32)
+        return np.asarray((weights @ self.matrix).toarray(), dtype=np.float32)
+
+    def recall(self, contexts: list[UserContext], k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        rows = self.history_scores([c.history for c in contexts])
+        rows[rows <= 0] = -np.inf
+        if self.exclude_seen:
+            _mask_history(rows, contexts)
+        return _rows_top_k(rows, k)
+
+
+class BuyAgainSource(Source):
+    """Items the user already bought (or interacted with), most frequent and recent first: in a
+    shop with consumables, re-orders are a large share of purchases."""
+
+    kind = "buy-again"
+
+    def __init__(self, name: str, events: tuple[str, ...] = ("purchase",), half_life_days: float = 30.0) -> None:
+        super().__init__(name)
+        self.events, self.half_life_days = events, half_life_days
+        self.n_items = 0
+
+    def fit(self, train: Dataset, resources: Resources) -> None:
+        self.n_items = train.n_items
+
+    def _one(self, ctx: UserContext) -> np.ndarray:
+        scores = np.zeros(self.n_items, dtype=np.float32)
+        mask = (
+            np.isin(ctx.events, self.events) if len(ctx.events) == len(ctx.history) else np.ones(len(ctx.history), bool)
+        )
+        if mask.any():
+            age_days = np.maximum(ctx.now - ctx.times[mask], 0) / DAY
+            np.add.at(scores, ctx.history[mask], 0.5 ** (age_days / self.half_life_days))
+        return scores
+
+    def history_scores(self, histories: list[np.ndarray]) -> np.ndarray:
+        rows = np.zeros((len(histories), self.n_items), dtype=np.float32)
+        for r, h in enumerate(histories):
+            np.add.at(rows[r], np.asarray(h, dtype=np.int64), 1.0)
+        return rows
+
+    def recall(self, contexts: list[UserContext], k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        rows = np.stack([self._one(c) for c in contexts]) if contexts else np.zeros((0, self.n_items), np.float32)
+        rows[rows <= 0] = -np.inf
+        return _rows_top_k(rows, k)
+
+
+class PopularitySource(Source):
+    """The same list for everyone: interactions over all time, or in the last ``window_days``
+    before the request (trending now)."""
+
+    kind = "popularity"
+
+    def __init__(self, name: str, window_days: float | None = None, exclude_seen: bool = True) -> None:
+        super().__init__(name)
+        self.window_days, self.exclude_seen = window_days, exclude_seen
+        self.items = self.times = None
+        self.n_items = 0
+
+    def fit(self, train: Dataset, resources: Resources) -> None:
+        frame = train.interactions
+        self.n_items = train.n_items
+        self.items = frame["item"].to_numpy(dtype=np.int64)
+        self.times = frame["timestamp"].to_numpy(dtype=np.int64)
+        order = np.argsort(self.times, kind="stable")
+        self.items, self.times = self.items[order], self.times[order]
+        self._cache: dict[int, np.ndarray] = {}
+
+    def counts(self, now: int) -> np.ndarray:
+        """Interactions per item in the window ending at ``now`` (cached per day)."""
+        key = int(now // DAY) if self.window_days is not None else 0
+        if key not in self._cache:
+            hi = np.searchsorted(self.times, now, side="right")
+            lo = 0 if self.window_days is None else np.searchsorted(self.times, now - self.window_days * DAY)
+            self._cache = {key: np.bincount(self.items[lo:hi], minlength=self.n_items).astype(np.float32)}
+        return self._cache[key]
+
+    def recall(self, contexts: list[UserContext], k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        out = []
+        for ctx in contexts:
+            row = self.counts(ctx.now).copy()[None, :]
+            row[row <= 0] = -np.inf
+            if self.exclude_seen:
+                _mask_history(row, [ctx])
+            out.extend(_rows_top_k(row, k))
+        return out
+
+
+class NewArrivalsSource(Source):
+    """Items launched in the last ``days`` before the request, ranked by cosine between their
+    text vector and the user's recent items (newest first for a shopper without history)."""
+
+    kind = "new-arrivals"
+
+    def __init__(self, name: str, days: float = 30.0, recent: int = 20) -> None:
+        super().__init__(name)
+        self.days, self.recent = days, recent
+        self.created = self.vectors = None
+
+    def fit(self, train: Dataset, resources: Resources) -> None:
+        self.created = resources.info.created
+        first_seen = np.full(train.n_items, np.iinfo(np.int64).max, dtype=np.int64)
+        frame = train.interactions
+        np.minimum.at(first_seen, frame["item"].to_numpy(), frame["timestamp"].to_numpy(dtype=np.int64))
+        unknown = self.created < 0
+        self.created = np.where(unknown, np.where(first_seen < np.iinfo(np.int64).max, first_seen, -1), self.created)
+        self.vectors = resources.item_vectors
+
+    def recall(self, contexts: list[UserContext], k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        out = []
+        for ctx in contexts:
+            fresh = np.flatnonzero((self.created >= ctx.now - self.days * DAY) & (self.created <= ctx.now))
+            fresh = fresh[~np.isin(fresh, ctx.history)]
+            recent = ctx.recent(self.recent)
+            if self.vectors is not None and len(recent) and len(fresh):
+                profile = self.vectors[recent].mean(axis=0)
+                scores = self.vectors[fresh] @ profile
+            else:
+                scores = (self.created[fresh] - ctx.now) / DAY  # newest first
+            order = np.argsort(-scores, kind="stable")[:k]
+            out.append((fresh[order].astype(np.int64), np.asarray(scores[order], dtype=np.float32)))
+        return out
