@@ -7,7 +7,7 @@
 """
 
 from shoprec.eval.report import format_table, plot, write_report
-from shoprec.eval.runner import EvalResult, ModelResult, evaluate
+from shoprec.eval.runner import EvalResult, ModelResult, evaluate, score_recommendations
 from shoprec.eval.splits import Split, event_roles, leave_last_out, temporal_split
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "ModelResult",
     "Split",
     "evaluate",
+    "score_recommendations",
     "event_roles",
     "format_table",
     "leave_last_out",

@@ -148,13 +148,30 @@ def evaluate(
         raise ValueError(f"ks must be positive list lengths, got {ks}")
     users = split.users
     truth = split.truth[users]
-    counts = item_popularity(split.train.matrix("binary"))
-    active = int(np.unique(split.train.interactions["user"].to_numpy()).size)
-    context = {"share": popularity_share(counts, max(active, 1)), "tail": tail_items(counts), "vectors": item_vectors}
+    context = _context(split, item_vectors)
     result = EvalResult(split.train.name, split.protocol, split.variant, split.stage, ks, _plain(split.info))
     for name, model in tqdm(models.items(), desc="models", disable=not progress):
         result.models[name] = _evaluate_one(name, model, split, users, truth, ks, context, batch_size, progress, fitted)
     return result
+
+
+def score_recommendations(
+    recs: np.ndarray, split: Split, ks: Iterable[int] = (5, 10, 20), item_vectors: np.ndarray | None = None
+) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Metrics of ready-made lists: ``recs`` (len(split.users), max k) item indices in the order of
+    :attr:`Split.users`, PAD -1 where a list is short. Returns ``(metrics, ci95)`` as :func:`evaluate`
+    computes them, for recommenders that are not a :class:`Recommender` (a pipeline)."""
+    ks = sorted({int(k) for k in ks})
+    users = split.users
+    if recs.shape[0] != len(users) or recs.shape[1] < ks[-1]:
+        raise ValueError(f"recs must have shape ({len(users)}, >= {ks[-1]}), got {recs.shape}")
+    return _score(recs, split.truth[users], ks, _context(split, item_vectors), split.train.n_items)
+
+
+def _context(split: Split, item_vectors: np.ndarray | None) -> dict:
+    counts = item_popularity(split.train.matrix("binary"))
+    active = int(np.unique(split.train.interactions["user"].to_numpy()).size)
+    return {"share": popularity_share(counts, max(active, 1)), "tail": tail_items(counts), "vectors": item_vectors}
 
 
 def _evaluate_one(

@@ -13,6 +13,7 @@ response says how many slots were filled that way.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from shoprec.pipeline.catalog import ItemInfo
 from shoprec.pipeline.context import UserContext
 from shoprec.pipeline.features import FeatureBuilder
 from shoprec.pipeline.ranking import LearnedRanker, RankerConfig, WeightedFusion
+from shoprec.pipeline.rules import Rules
+from shoprec.pipeline.rules_config import RulesConfig
 from shoprec.pipeline.sources import PopularitySource
 
 RANK_MODES = ("learned", "fusion", "none")
@@ -58,11 +61,12 @@ class Pipeline:
         rank: str = "learned",
         recall_k: int | dict[str, int] = 100,
         k: int = 10,
-        rules=None,
+        rules: RulesConfig | None = None,
         ranker: LearnedRanker | None = None,
         fusion: WeightedFusion | None = None,
         fallback: Source | None = None,
         exclude_seen: bool = True,
+        calendar=None,
     ) -> None:
         if not sources:
             raise ConfigError("a pipeline needs at least one recall source")
@@ -73,7 +77,9 @@ class Pipeline:
             raise ConfigError(f"rank must be one of {', '.join(RANK_MODES)}, not {rank!r}")
         self.sources, self.rank, self.k = list(sources), rank, k
         self.recall_k = recall_k if isinstance(recall_k, dict) else {s.name: recall_k for s in sources}
-        self.rules = rules
+        self.rules_config = rules if isinstance(rules, RulesConfig) else RulesConfig()
+        self.rules: Rules | None = None
+        self.calendar = calendar
         self.ranker = ranker or LearnedRanker(RankerConfig())
         self.fusion = fusion or WeightedFusion()
         self.fallback = fallback or PopularitySource("fallback-popularity", exclude_seen=exclude_seen)
@@ -104,8 +110,13 @@ class Pipeline:
             source.fit(train, self.resources)
             self.fit_seconds[source.name] = time.perf_counter() - began
         self.features.fit(train, self.resources)
-        if self.rules is not None and hasattr(self.rules, "bind"):
-            self.rules.bind(self.resources, train)
+        config = dataclasses.replace(
+            self.rules_config, exclude_seen=self.rules_config.exclude_seen or self.exclude_seen
+        )
+        counts = np.bincount(train.interactions["item"].to_numpy(), minlength=train.n_items)
+        self.rules = Rules(config, self.resources.info, counts, item_vectors)
+        if self.calendar is not None:
+            self.calendar.check(self.resources.info)
         return self
 
     def _check_fitted(self) -> None:
@@ -251,19 +262,19 @@ class Pipeline:
         return out
 
     def _rerank(self, ctx: UserContext, cand: Candidates, k: int) -> tuple[Candidates, np.ndarray]:
-        """Rules (or the plain exclusions), truncation and fallback fill; also returns, per shown
-        item, its row in ``cand`` (-1 for items the rules or the fill added)."""
-        if self.rules is not None:
-            final = self.rules.apply(cand, ctx, k)
-            allowed = self.rules.allowed_mask(ctx)
-        else:
-            final = cand.take(~np.isin(cand.items, ctx.history)) if self.exclude_seen and len(ctx.history) else cand
-            final = final.sorted().take(np.arange(min(k, len(final))))
-            allowed = np.ones(self.resources.info.n_items, dtype=bool)
-            if self.exclude_seen:
-                allowed[ctx.history] = False
+        """Promotions, rules, truncation and fallback fill; also returns, per shown item, its row
+        in ``cand`` (-1 for items the rules or the fill added)."""
+        if self.calendar is not None and len(cand):
+            boost = self.calendar.boosts(ctx, self.resources.info, ctx.now)[cand.items]
+            if boost.any():
+                finite = cand.score[np.isfinite(cand.score)]
+                spread = float(finite.max() - finite.min()) if len(finite) > 1 else 1.0
+                cand = cand.take(np.arange(len(cand)))
+                cand.score = cand.score + boost * (spread or 1.0)
+                cand.notes.append(f"promotions boosted {int((boost > 0).sum())} candidates")
+        final = self.rules.apply(cand, ctx, k)
         if len(final) < k:
-            final = self._fill(ctx, final, allowed, k)
+            final = self._fill(ctx, final, self.rules.allowed_mask(ctx), k)
         row_of = {item: r for r, item in enumerate(cand.items.tolist())}
         shown = np.array([row_of.get(item, -1) for item in final.items.tolist()], dtype=np.int64)
         return final, shown
