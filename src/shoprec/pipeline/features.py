@@ -4,8 +4,10 @@ Per source: its score and rank (NaN where it did not propose the item), so the r
 far to trust each source at each depth. Per pair: text similarity between the item and the user's
 recent items, the share of the user's history in the item's category (leaf and top level), how the
 price sits in the user's price band, whether and how recently the user touched the item. Per item:
-popularity overall and in the last 7 and 30 days, age since launch. Per user: history length and
-time since the last event. Missing facts stay NaN: gradient-boosted trees route them on purpose.
+popularity overall and in the last 7 and 30 days, age since launch, and the time-of-day /
+day-of-week prior of its category (:mod:`shoprec.pipeline.timeofday`; zero unless the training data
+shows the clock matters). Per user: history length and time since the last event. Missing facts
+stay NaN: gradient-boosted trees route them on purpose.
 
 >>> features = FeatureBuilder().fit(train, resources)          # doctest: +SKIP
 >>> X = features.build(context, candidates)                    # (n_candidates, n_features)
@@ -37,7 +39,21 @@ PAIR_FEATURES = (
     "item_age_days",
     "history_len",
     "since_last_event_days",
+    "time_prior",
 )
+
+
+def _time_context(train: Dataset, categories: np.ndarray):
+    """The fitted time-of-day test, or None when the catalogue has no categories to test."""
+    from shoprec.errors import ShoprecError
+    from shoprec.pipeline.timeofday import TimeContext
+
+    if not (categories != "").any():
+        return None
+    try:
+        return TimeContext.fit(train, categories)
+    except ShoprecError:
+        return None
 
 
 def _codes(values: np.ndarray) -> np.ndarray:
@@ -77,7 +93,8 @@ class FeatureBuilder:
         first_seen[seen_once[0]] = self.times_ts[seen_once[1]]
         self.created = np.where(info.created >= 0, info.created, first_seen)
         self.vectors = resources.item_vectors
-        self._window_cache: dict[tuple[int, int], np.ndarray] = {}
+        self.time_context = _time_context(train, info.top)
+        self._window_cache: dict[tuple, np.ndarray] = {}
         return self
 
     def _recent_pop(self, now: int, days: int) -> np.ndarray:
@@ -89,6 +106,17 @@ class FeatureBuilder:
             hi = np.searchsorted(self.times_ts, now, side="right")
             counts = np.bincount(self.items_ts[lo:hi], minlength=self.n_items)
             self._window_cache[key] = np.log1p(counts).astype(np.float32)
+        return self._window_cache[key]
+
+    def _time_prior(self, now: int) -> np.ndarray:
+        """Time-of-day / day-of-week log-ratio of the item's category (zeros unless the training
+        data shows the clock matters); cached per hour."""
+        key = ("time", int(now // 3600))
+        if key not in self._window_cache:
+            if self.time_context is None or not self.time_context.matters:
+                self._window_cache[key] = np.zeros(self.n_items, dtype=np.float32)
+            else:
+                self._window_cache[key] = np.asarray(self.time_context.prior(now), dtype=np.float32)
         return self._window_cache[key]
 
     def build(self, ctx: UserContext, cand: Candidates) -> np.ndarray:
@@ -111,6 +139,7 @@ class FeatureBuilder:
         pair[:, 13] = np.log1p(len(ctx.history))
         if len(ctx.times):
             pair[:, 14] = (ctx.now - ctx.times[-1]) / DAY
+        pair[:, 15] = self._time_prior(ctx.now)[items]
         return np.hstack([per_source, pair])
 
     def _user_item(self, ctx: UserContext, items: np.ndarray, pair: np.ndarray) -> None:

@@ -110,14 +110,26 @@ class Pipeline:
             source.fit(train, self.resources)
             self.fit_seconds[source.name] = time.perf_counter() - began
         self.features.fit(train, self.resources)
-        config = dataclasses.replace(
-            self.rules_config, exclude_seen=self.rules_config.exclude_seen or self.exclude_seen
-        )
-        counts = np.bincount(train.interactions["item"].to_numpy(), minlength=train.n_items)
-        self.rules = Rules(config, self.resources.info, counts, item_vectors)
+        self._counts = np.bincount(train.interactions["item"].to_numpy(), minlength=train.n_items)
+        self._build_rules()
         if self.calendar is not None:
             self.calendar.check(self.resources.info)
         return self
+
+    def _build_rules(self) -> None:
+        config = self.rules_config
+        config = dataclasses.replace(config, exclude_seen=config.exclude_seen or self.exclude_seen)
+        self.rules = Rules(config, self.resources.info, self._counts, self.resources.item_vectors)
+
+    def set_exclude_seen(self, flag: bool) -> None:
+        """Whether items in the user's history may be recommended (False for re-order feeds),
+        for every source, the fallback and the rules, without refitting."""
+        self.exclude_seen = flag
+        for source in [*self.sources, self.fallback]:
+            if hasattr(source, "exclude_seen"):
+                source.exclude_seen = flag
+        if self.resources is not None:
+            self._build_rules()
 
     def _check_fitted(self) -> None:
         if self.resources is None:

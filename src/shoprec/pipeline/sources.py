@@ -169,9 +169,18 @@ class BuyAgainSource(Source):
 
     kind = "buy-again"
 
-    def __init__(self, name: str, events: tuple[str, ...] = ("purchase",), half_life_days: float = 30.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        events: tuple[str, ...] = ("purchase",),
+        half_life_days: float = 30.0,
+        exclude_seen: bool = False,
+    ) -> None:
         super().__init__(name)
         self.events, self.half_life_days = events, half_life_days
+        self.exclude_seen = exclude_seen
+        """True makes this source propose nothing: in a feed that hides the user's own items (the
+        pipeline's ``exclude_seen``), re-orders are not wanted."""
         self.n_items = 0
 
     def fit(self, train: Dataset, resources: Resources) -> None:
@@ -194,6 +203,8 @@ class BuyAgainSource(Source):
         return rows
 
     def recall(self, contexts: list[UserContext], k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        if self.exclude_seen:
+            return [(np.empty(0, np.int64), np.empty(0, np.float32)) for _ in contexts]
         rows = np.stack([self._one(c) for c in contexts]) if contexts else np.zeros((0, self.n_items), np.float32)
         rows[rows <= 0] = -np.inf
         return _rows_top_k(rows, k)
