@@ -1,6 +1,7 @@
 """Ranking features for (user, candidate) pairs.
 
-Per source: its score and rank (NaN where it did not propose the item), so the ranker learns how
+Per source: its score (relative to the source's best score for this user) and rank (NaN where it
+did not propose the item), so the ranker learns how
 far to trust each source at each depth. Per pair: text similarity between the item and the user's
 recent items, the share of the user's history in the item's category (leaf and top level), how the
 price sits in the user's price band, whether and how recently the user touched the item. Per item:
@@ -54,6 +55,15 @@ def _time_context(train: Dataset, categories: np.ndarray):
         return TimeContext.fit(train, categories)
     except ShoprecError:
         return None
+
+
+def _relative(scores: np.ndarray) -> np.ndarray:
+    """Each source's scores over this user's candidates divided by its largest absolute score:
+    raw scales drift when a source is refitted on more data (EASE, co-occurrence sums), the shape
+    of one user's list does not."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        top = np.nanmax(np.abs(scores), axis=0, keepdims=True) if len(scores) else np.ones((1, scores.shape[1]))
+        return np.where(top > 0, scores / top, scores).astype(np.float32)
 
 
 def _codes(values: np.ndarray) -> np.ndarray:
@@ -126,7 +136,7 @@ class FeatureBuilder:
         ranks = cand.source_ranks.astype(np.float32)
         ranks[cand.source_ranks < 0] = np.nan
         per_source = np.empty((n, 2 * len(cand.sources)), dtype=np.float32)
-        per_source[:, 0::2] = cand.source_scores
+        per_source[:, 0::2] = _relative(cand.source_scores)
         per_source[:, 1::2] = ranks
         pair = np.full((n, len(PAIR_FEATURES)), np.nan, dtype=np.float32)
         pair[:, 0] = (cand.source_ranks >= 0).sum(axis=1)

@@ -91,10 +91,11 @@ class LearnedRanker:
             "deterministic": True,
             "force_row_wise": True,
         }
+        # early stopping watches NDCG@10 of the held-out users whatever the objective: it is what
+        # the lists are judged by, and log loss keeps improving on easy negatives long after
+        params.update({"metric": "ndcg", "eval_at": [10]})
         if cfg.objective == "lambdarank":
-            params.update({"metric": "ndcg", "eval_at": [10], "lambdarank_truncation_level": 20})
-        else:
-            params["metric"] = "binary_logloss"
+            params["lambdarank_truncation_level"] = 20
         train = lgb.Dataset(X[~row_holdout], y[~row_holdout], group=groups[~holdout], feature_name=feature_names)
         valid = lgb.Dataset(X[row_holdout], y[row_holdout], group=groups[holdout], reference=train)
         self.booster = lgb.train(
