@@ -222,6 +222,12 @@ def plot_heatmap(data: dict, path: str | Path, dpi: int = 120) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     installed = {f.name for f in font_manager.fontManager.ttflist}
     fonts = [f for f in FONT_FALLBACK if f in installed] or ["sans-serif"]
+    cjk = any(f in installed for f in FONT_FALLBACK if f not in ("DejaVu Sans", "sans-serif"))
+
+    def tick(entry: dict) -> str:
+        # without a CJK font, a Chinese title would draw as boxes: show the item id instead
+        return entry["label"] if cjk or not _has_cjk(entry["label"]) else f"{entry['item_id']} (zh)"
+
     values = np.asarray(data["values"], dtype=np.float64).reshape(len(data["rows"]), len(data["cols"]))
     n_rows, n_cols = values.shape
     with rc_context({"font.family": fonts}), warnings.catch_warnings():
@@ -233,8 +239,8 @@ def plot_heatmap(data: dict, path: str | Path, dpi: int = 120) -> Path:
             ax.set_axis_off()
         else:
             image = ax.imshow(values, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
-            ax.set_xticks(range(n_cols), [c["label"] for c in data["cols"]], rotation=40, ha="right", fontsize=8)
-            ax.set_yticks(range(n_rows), [r["label"] for r in data["rows"]], fontsize=8)
+            ax.set_xticks(range(n_cols), [tick(c) for c in data["cols"]], rotation=40, ha="right", fontsize=8)
+            ax.set_yticks(range(n_rows), [tick(r) for r in data["rows"]], fontsize=8)
             ax.set_xlabel("recommended item")
             ax.set_ylabel("history item (most recent first)")
             if n_rows * n_cols <= 400:  # cell labels stay readable up to about 20 x 20
@@ -242,6 +248,10 @@ def plot_heatmap(data: dict, path: str | Path, dpi: int = 120) -> Path:
             fig.colorbar(image, ax=ax, label="share of score")
         fig.savefig(path, dpi=dpi, format="png")
     return path
+
+
+def _has_cjk(text: str) -> bool:
+    return any("\u3000" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af" or "\uff00" <= ch <= "\uffef" for ch in text)
 
 
 def _label_cells(ax, values: np.ndarray) -> None:

@@ -61,9 +61,8 @@ def _relative(scores: np.ndarray) -> np.ndarray:
     """Each source's scores over this user's candidates divided by its largest absolute score:
     raw scales drift when a source is refitted on more data (EASE, co-occurrence sums), the shape
     of one user's list does not."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        top = np.nanmax(np.abs(scores), axis=0, keepdims=True) if len(scores) else np.ones((1, scores.shape[1]))
-        return np.where(top > 0, scores / top, scores).astype(np.float32)
+    top = np.abs(np.nan_to_num(scores, nan=0.0, posinf=0.0, neginf=0.0)).max(axis=0, initial=0.0, keepdims=True)
+    return np.divide(scores, top, out=scores.astype(np.float32, copy=True), where=top > 0)
 
 
 def _codes(values: np.ndarray) -> np.ndarray:
