@@ -35,6 +35,9 @@ def test_demo_end_to_end(tmp_path, capsys):
     assert set(report["models"]) == {"popularity", "trending", "itemknn", "als", "ease", "content"}
     assert all("ndcg@10" in m["metrics"] for m in report["models"].values())
     assert (tmp_path / "report" / "report.png").stat().st_size > 5000
+    assert "pipeline (learned)" in out and "home feed with explanations" in out
+    assert " en: " in out and " zh: " in out
+    assert (tmp_path / "heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_import_describe_evaluate_fit_recommend(shop_folder, tmp_path, capsys):
