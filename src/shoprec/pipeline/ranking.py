@@ -118,12 +118,23 @@ class LearnedRanker:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         self._check()
-        return self.booster.predict(X, num_iteration=self.booster.best_iteration).astype(np.float32)
+        threads = self._threads(len(X))
+        return self.booster.predict(X, num_iteration=self.booster.best_iteration, num_threads=threads).astype(
+            np.float32
+        )
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """(n, n_features + 1) exact per-feature attributions (TreeSHAP); the last column is the bias."""
         self._check()
-        return np.asarray(self.booster.predict(X, num_iteration=self.booster.best_iteration, pred_contrib=True))
+        threads = self._threads(len(X))
+        return np.asarray(
+            self.booster.predict(X, num_iteration=self.booster.best_iteration, pred_contrib=True, num_threads=threads)
+        )
+
+    def _threads(self, rows: int) -> int:
+        """One thread for a request-sized batch: starting a thread team costs more than the trees
+        (250 rows: 2 ms on one thread against 19 ms on two, on the 2-core test machine)."""
+        return 1 if rows < 5000 else self.config.threads
 
     def importance(self) -> dict[str, float]:
         self._check()
