@@ -6,11 +6,15 @@
 >>> write_report(result, "runs/latest")                               # doctest: +SKIP
 """
 
+from shoprec.eval.crosscat import CrossCategorySplit, cross_category_split, evaluate_cross_category
 from shoprec.eval.report import format_table, plot, write_report
 from shoprec.eval.runner import EvalResult, ModelResult, evaluate, score_recommendations
 from shoprec.eval.splits import Split, event_roles, leave_last_out, temporal_split
 
 __all__ = [
+    "CrossCategorySplit",
+    "cross_category_split",
+    "evaluate_cross_category",
     "EvalResult",
     "ModelResult",
     "Split",
