@@ -3,6 +3,8 @@ scenario, the cold-start and empty-candidate paths, configuration from TOML."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pytest
 
@@ -11,9 +13,11 @@ from shoprec.errors import ConfigError, ModelError
 from shoprec.eval import leave_last_out
 from shoprec.models import create_model
 from shoprec.models.itemgraph import ItemGraph
+from shoprec.pipeline.calendar import Calendar
 from shoprec.pipeline.candidates import Candidates
 from shoprec.pipeline.config import build_pipeline, config_from_dict, load_config
 from shoprec.pipeline.context import UserContext, contexts_from_dataset
+from shoprec.pipeline.crosscat import CrossCategory
 from shoprec.pipeline.explain_text import render
 from shoprec.pipeline.pipeline import Pipeline
 from shoprec.pipeline.ranking import ndcg_at
@@ -108,16 +112,25 @@ def test_blocked_and_filtered_items_never_appear_in_any_scenario(dataset, fitted
     brand = next(b for b in info.brand[popular] if b)
     rules = RulesConfig(blocked_items=[str(info.item_id[i]) for i in popular[:10]], blocked_brands=[brand])
     blocked = set(popular[:10].tolist()) | set(np.flatnonzero(info.brand == brand).tolist())
-    ruled = small_pipeline(rules=rules).fit(test.train)
+    now = int(test.train.interactions["timestamp"].max()) + 1
+    day = datetime.fromtimestamp(now, tz=UTC).date().isoformat()
+    calendar = Calendar.from_dicts([{"name": "Sale", "start": day, "end": day, "categories": [info.top[popular[0]]]}])
+    ruled = small_pipeline(rules=rules, calendar=calendar).fit(test.train)
     ruled.ranker, ruled.fusion = pipe.ranker, pipe.fusion
     graph = ItemGraph.build(test.train)
-    feeds = Scenarios(ruled, graph=graph)
+    crosscat = CrossCategory(mode="graph").fit(test.train, None, info.category)
+    feeds = Scenarios(ruled, graph=graph, crosscat=crosscat)
     contexts = contexts_from_dataset(test.train, test.users[:15])
-    for scenario in [s for s in SCENARIOS if s not in ("cross-category", "promotions")]:
+    shown = {}
+    for scenario in SCENARIOS:
         for ctx in contexts:
             rec = feeds.run(scenario, ctx, k=10, anchor=int(popular[0]))
             assert not blocked & set(rec.items.tolist()), scenario
             assert not set(ctx.history.tolist()) & set(rec.items.tolist()), scenario
+            shown.setdefault(scenario, set()).update(rec.items.tolist())
+    promoted = {i for i in shown["promotions"] if info.top[i] == info.top[popular[0]]}
+    assert promoted, "the active promotion's category reaches its feed"
+    assert all(len(v) for v in shown.values())
 
 
 def test_unknown_user_gets_the_cold_start_path(fitted):
