@@ -3,6 +3,7 @@ scenario, the cold-start and empty-candidate paths, configuration from TOML."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import numpy as np
@@ -265,3 +266,22 @@ def test_unfitted_pipeline_and_unknown_anchor_are_clear_errors(fitted):
     with pytest.raises(ConfigError, match="unknown scenario"):
         Scenarios(pipe).run("everything", ctx)
     assert config_from_dict({"source": [{"name": "p", "type": "popularity"}]}).k == 10
+
+
+def test_catalogue_with_ids_and_titles_only(shop):
+    """Amazon Beauty and Online Retail have no categories, prices or launch dates: the features
+    for them stay NaN and the learned ranker still trains and ranks."""
+    bare = dataclasses.replace(shop, items=shop.items[["item_id", "title"]].copy())
+    data = bare.to_dataset()
+    valid = leave_last_out(data, stage="valid")
+    pipe = small_pipeline().fit(valid.train)
+    pipe.fit_ranker(contexts_from_dataset(valid.train, valid.users), valid.truth)
+    X = pipe.feature_matrix(
+        contexts_from_dataset(valid.train, valid.users[:5]),
+        pipe.candidates(contexts_from_dataset(valid.train, valid.users[:5])),
+    )
+    names = pipe.features.names(pipe.source_names)
+    for name in ("leaf_share", "top_share", "price_z", "log_price"):
+        assert np.isnan(X[:, names.index(name)]).all(), name
+    recs = pipe.recommend(contexts_from_dataset(valid.train, valid.users[:5]), k=10)
+    assert all(len(r.items) == 10 for r in recs)

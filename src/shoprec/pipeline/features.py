@@ -165,6 +165,8 @@ class FeatureBuilder:
                 pair[:, 1] = self.vectors[items] @ (profile / norm)
             pair[:, 2] = self.vectors[items] @ self.vectors[recent[0]]
         for col, codes in ((3, self.leaf), (4, self.top)):
+            if codes.max(initial=-1) < 0:
+                continue  # a catalogue without categories: the shares stay NaN
             known = codes[history] >= 0
             counts = np.bincount(codes[history][known], minlength=codes.max() + 1)
             share = counts / max(known.sum(), 1)
