@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from shoprec.data.adapters.bundlerec import load_bundlerec
 from shoprec.data.adapters.download import DATASETS, DEFAULT_URL, download_online_retail
 from shoprec.data.adapters.online_retail import is_online_retail, load_online_retail, xlsx_columns
 from shoprec.data.adapters.s3rec import load_s3rec
@@ -28,6 +29,7 @@ FORMATS: dict[str, str] = {
     "saved": "a folder written by Dataset.save (has schema.json)",
     "online-retail": "UCI Online Retail transactions (.xlsx, .csv or .parquet); invoices become baskets",
     "s3rec": "S3-Rec text file (.txt), one line per user: 'user item item ...' oldest first",
+    "bundlerec": "BundleRec folder (item_titles.csv, session_item.csv, ...): each session is a basket",
 }
 """Format name -> one-line description (the CLI prints these)."""
 
@@ -36,6 +38,7 @@ LOADERS: dict[str, Callable[..., Dataset]] = {
     "saved": Dataset.load,
     "online-retail": load_online_retail,
     "s3rec": load_s3rec,
+    "bundlerec": load_bundlerec,
 }
 
 __all__ = [
