@@ -184,6 +184,16 @@ def report(results: dict) -> str:
     return "\n\n".join(out)
 
 
+def write_doc(text: str) -> None:
+    """Replace the block between the ``bundles`` markers of docs/benchmarks.md."""
+    doc = RESULTS.parents[2] / "docs" / "benchmarks.md"
+    start, end = "<!-- bundles:start -->", "<!-- bundles:end -->"
+    body = doc.read_text()
+    head, rest = body.split(start, 1)
+    _, tail = rest.split(end, 1)
+    doc.write_text(f"{head}{start}\n{text}\n{end}{tail}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--limit", type=int, default=800, help="Online Retail test invoices at most")
@@ -195,7 +205,11 @@ def main() -> None:
     parser.add_argument("--sections", default="online_retail,bundlerec,latency")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="small sizes, to try the script")
+    parser.add_argument("--doc", action="store_true", help="only write the saved results into docs/benchmarks.md")
     args = parser.parse_args()
+    if args.doc:
+        write_doc(report(json.loads(RESULTS.read_text())))
+        return
     if args.quick:
         args.limit, args.val_limit, args.genetic_limit, args.gap_limit = 150, 80, 40, 10
     import torch
