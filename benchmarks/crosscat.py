@@ -134,13 +134,25 @@ def table(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def write_doc(text: str, doc: Path = REPO / "docs" / "benchmarks.md") -> None:
+    """Replace the block between the ``crosscat`` markers of docs/benchmarks.md."""
+    start, end = "<!-- crosscat:start -->", "<!-- crosscat:end -->"
+    head, rest = doc.read_text().split(start, 1)
+    _, tail = rest.split(end, 1)
+    doc.write_text(f"{head}{start}\n{text}\n{end}{tail}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED, help="folder of the public datasets")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="item-vector cache folder (used if present)")
     parser.add_argument("--runs", default=",".join(RUNS), help="comma-separated: " + ", ".join(RUNS))
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "crosscat.json")
+    parser.add_argument("--doc", action="store_true", help="only write the saved results into docs/benchmarks.md")
     args = parser.parse_args()
+    if args.doc:
+        write_doc(table(json.loads(args.out.read_text())["runs"]))
+        return
     torch.set_num_threads(1)
     started = time.perf_counter()
     records = []
