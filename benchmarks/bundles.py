@@ -57,6 +57,7 @@ from bundle_tasks import (  # noqa: E402
     score_method,
 )
 from bundle_tuning import gap_study, latency_study, random_gap_study, tune  # noqa: E402
+from docblock import write_block  # noqa: E402 (benchmarks/ is the script folder)
 from shoprec.bundles.categories import text_categories, with_categories  # noqa: E402
 from shoprec.bundles.complements import ComplementConfig  # noqa: E402
 from shoprec.bundles.recommender import BundleConfig, BundleRecommender  # noqa: E402
@@ -185,13 +186,7 @@ def report(results: dict) -> str:
 
 
 def write_doc(text: str) -> None:
-    """Replace the block between the ``bundles`` markers of docs/benchmarks.md."""
-    doc = RESULTS.parents[2] / "docs" / "benchmarks.md"
-    start, end = "<!-- bundles:start -->", "<!-- bundles:end -->"
-    body = doc.read_text()
-    head, rest = body.split(start, 1)
-    _, tail = rest.split(end, 1)
-    doc.write_text(f"{head}{start}\n{text}\n{end}{tail}")
+    write_block("bundles", text)
 
 
 def main() -> None:

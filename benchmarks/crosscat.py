@@ -37,6 +37,7 @@ from pathlib import Path
 
 import torch
 
+from docblock import write_block  # noqa: E402 (benchmarks/ is the script folder)
 from shoprec.eval.crosscat import cross_category_split, evaluate_cross_category
 from shoprec.pipeline.crosscat import CrossCategory, derive_categories
 
@@ -134,12 +135,8 @@ def table(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_doc(text: str, doc: Path = REPO / "docs" / "benchmarks.md") -> None:
-    """Replace the block between the ``crosscat`` markers of docs/benchmarks.md."""
-    start, end = "<!-- crosscat:start -->", "<!-- crosscat:end -->"
-    head, rest = doc.read_text().split(start, 1)
-    _, tail = rest.split(end, 1)
-    doc.write_text(f"{head}{start}\n{text}\n{end}{tail}")
+def write_doc(text: str) -> None:
+    write_block("crosscat", text)
 
 
 def main() -> None:

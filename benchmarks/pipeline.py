@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from docblock import write_block  # noqa: E402 (benchmarks/ is the script folder)
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SHARED = Path(os.environ.get("SHOPREC_SHARED_DATA", REPO.parent / "shared" / "datasets"))
 DEFAULT_CACHE = Path(os.environ.get("SHOPREC_VECTOR_CACHE", REPO.parent / "cache" / "vectors"))
@@ -238,14 +240,8 @@ def tables(folder: Path) -> str:
     return "\n".join(parts)
 
 
-def write_doc(text: str, doc: Path = REPO / "docs" / "benchmarks.md") -> None:
-    start, end = "<!-- pipeline:start -->", "<!-- pipeline:end -->"
-    body = doc.read_text()
-    if start not in body:
-        body += f"\n{start}\n{end}\n"
-    head, rest = body.split(start, 1)
-    _, tail = rest.split(end, 1)
-    doc.write_text(f"{head}{start}\n{text}{end}{tail}")
+def write_doc(text: str) -> None:
+    write_block("pipeline", text)
 
 
 def main() -> None:

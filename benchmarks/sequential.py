@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from docblock import write_block  # noqa: E402 (benchmarks/ is the script folder)
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SHARED = Path(os.environ.get("SHOPREC_SHARED_DATA", REPO.parent / "shared" / "datasets"))
 DEFAULT_CACHE = Path(os.environ.get("SHOPREC_VECTOR_CACHE", REPO.parent / "cache" / "vectors"))
@@ -143,13 +145,8 @@ def tables(folder: Path) -> str:
     return "\n".join(parts)
 
 
-def write_doc(text: str, doc: Path = REPO / "docs" / "benchmarks.md") -> None:
-    """Replace the block between the ``sequential`` markers of docs/benchmarks.md."""
-    start, end = "<!-- sequential:start -->", "<!-- sequential:end -->"
-    body = doc.read_text()
-    head, rest = body.split(start, 1)
-    _, tail = rest.split(end, 1)
-    doc.write_text(f"{head}{start}\n{text}{end}{tail}")
+def write_doc(text: str) -> None:
+    write_block("sequential", text)
 
 
 def main() -> None:
