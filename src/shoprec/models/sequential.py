@@ -122,6 +122,7 @@ class SequentialRecommender(Recommender):
         trained = torch.from_numpy(np.asarray(dataset.matrix("binary").getnnz(axis=0) > 0))
         torch.manual_seed(cfg.seed)
         self.net = self._build(dataset.n_items, text, trained)
+        self._table = None  # the input table of a previous fit is stale
         examples, validation = self._examples(histories, np.random.default_rng(cfg.seed))
         self.fit_stats = {
             "users": int((lengths > 0).sum()),
@@ -164,8 +165,18 @@ class SequentialRecommender(Recommender):
         """Precompute every user's state from the whole history and the output item vectors."""
         self.net.eval()
         table = self.net.items.all()
+        self._table = table
         self.item_matrix = table[1:].numpy().astype(np.float32)
         self.user_vectors = self._encode(histories, table)
+
+    @torch.no_grad()
+    def _input_table(self) -> torch.Tensor:
+        """The (n_items + 1, D) input item table, computed once per fitted net: building it
+        projects every item's text vector, which costs far more than one history's forward pass."""
+        if getattr(self, "_table", None) is None:
+            self.net.eval()
+            self._table = self.net.items.all()
+        return self._table
 
     def _encode(self, histories: list[np.ndarray], table: torch.Tensor, batch_size: int = 1024) -> np.ndarray:
         out = np.zeros((len(histories), self.config.embedding_size), dtype=np.float32)
@@ -197,9 +208,10 @@ class SequentialRecommender(Recommender):
             if len(h) and (h.min() < 0 or h.max() >= self.n_items):
                 raise ModelError(f"history {i}: item indices must lie in 0..{self.n_items - 1}")
             shifted.append(h + 1)
-        with torch_threads(self.config.threads):
+        threads = 1 if len(shifted) < 64 else self.config.threads  # a request: no thread team to start
+        with torch_threads(threads):
             self.net.eval()
-            vectors = self._encode(shifted, self.net.items.all())
+            vectors = self._encode(shifted, self._input_table())
         scores = vectors @ self.item_matrix.T
         empty = np.array([len(h) == 0 for h in shifted])
         scores[empty] = self.fallback_scores
@@ -222,6 +234,7 @@ class SequentialRecommender(Recommender):
         self.net = self._build(self.n_items, None if text is None else text[1:], weights["items.trained"][1:, 0])
         self.net.load_state_dict(weights)
         self.net.eval()
+        self._table = None
 
 
 def _json(log: TrainLog) -> str:
