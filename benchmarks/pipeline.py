@@ -215,6 +215,8 @@ def table(record: dict) -> str:
 def latency_table(record: dict) -> str:
     lines = ["| stage | p50 ms | p99 ms |", "|---|---:|---:|"]
     for stage, v in record["latency_ms"].items():
+        if stage == "shares":  # zero on the serving path; the explanation cost is its own row
+            continue
         lines.append(f"| {stage} | {v['p50']:.2f} | {v['p99']:.2f} |")
     return "\n".join(lines)
 
