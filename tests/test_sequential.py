@@ -67,6 +67,20 @@ def test_live_history_equals_stored_user_state_and_survives_save_load(name, cycl
     assert loaded.log.epochs == 3
 
 
+@pytest.mark.parametrize("name", SEQUENTIAL)
+def test_refit_replaces_the_cached_item_table(name, cycle):
+    """Live scoring caches the input item table; a second fit must not score with the first's."""
+    dataset, _ = cycle
+    model = create_model(name, item_repr="id", epochs=2, valid_users=0, **FAST).fit(dataset)
+    histories = [dataset.sequences().of(u) for u in (0, 5)]
+    first = model.score_histories(histories)
+    model.config.seed += 1
+    model.fit(dataset)
+    second = model.score_histories(histories)
+    assert not np.allclose(first, second)
+    np.testing.assert_allclose(second, model.score(np.array([0, 5])), rtol=1e-4, atol=1e-5)
+
+
 def test_only_the_most_recent_max_len_items_are_read(cycle):
     dataset, _ = cycle
     model = create_model("sasrec", item_repr="id", max_len=4, epochs=2, valid_users=0, **FAST).fit(dataset)
