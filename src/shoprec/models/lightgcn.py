@@ -38,7 +38,6 @@ hard negative at once, where one random negative is mostly an easy one.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import time
@@ -56,7 +55,7 @@ from shoprec.errors import ModelError
 from shoprec.models.base import Recommender
 from shoprec.models.itemgraph import ItemGraph
 from shoprec.models.registry import register
-from shoprec.models.seqtrain import TrainLog
+from shoprec.models.seqtrain import EarlyStopping, TrainLog
 from shoprec.models.textside import TextVectors, check_mode, torch_threads
 
 LOSSES = ("softmax", "bpr")
@@ -289,7 +288,8 @@ def train(
     coo = edges.tocoo()
     pairs = torch.from_numpy(np.stack([coo.row, coo.col]).astype(np.int64))  # (2, n_edges)
     optimiser = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate, fused=True)
-    log, best, waited = TrainLog(), None, 0
+    log = TrainLog()
+    stopping = EarlyStopping(log, cfg.patience)
     started = time.perf_counter()
     bar = tqdm(range(cfg.epochs), desc="training lightgcn", unit="epoch", disable=not progress)
     for epoch in bar:
@@ -309,20 +309,13 @@ def train(
             bar.set_postfix(loss=f"{log.loss[-1]:.4f}")
             continue
         ndcg = validate(net, adj, edges, holdout, cfg.layers)
-        log.valid_ndcg.append(ndcg)
-        if math.isnan(log.best_ndcg) or ndcg > log.best_ndcg:
-            log.best_ndcg, log.best_epoch, waited = ndcg, epoch + 1, 0
-            best = copy.deepcopy(net.state_dict())
-        else:
-            waited += 1
+        stop = stopping.update(net, ndcg, epoch)
         bar.set_postfix(loss=f"{log.loss[-1]:.4f}", ndcg10=f"{ndcg:.4f}", best=f"{log.best_ndcg:.4f}@{log.best_epoch}")
-        if waited >= cfg.patience:
-            log.stopped = f"no gain in validation NDCG@10 for {cfg.patience} epochs"
+        if stop:
             break
     else:
         log.stopped = f"reached epochs={cfg.epochs}"
-    if best is not None:
-        net.load_state_dict(best)
+    stopping.restore(net)
     log.seconds = time.perf_counter() - started
     return log
 

@@ -158,6 +158,34 @@ class TrainLog:
     valid_ndcg: list[float] = field(default_factory=list)
 
 
+class EarlyStopping:
+    """Keeps the best validation NDCG@10 and its weights; says when patience has run out."""
+
+    def __init__(self, log: TrainLog, patience: int) -> None:
+        self.log, self.patience = log, patience
+        self.waited = 0
+        self.best_state: dict | None = None
+
+    def update(self, net: torch.nn.Module, ndcg: float, epoch: int) -> bool:
+        """Record epoch ``epoch`` (0-based); True when training should stop."""
+        log = self.log
+        log.valid_ndcg.append(ndcg)
+        if math.isnan(log.best_ndcg) or ndcg > log.best_ndcg:
+            log.best_ndcg, log.best_epoch, self.waited = ndcg, epoch + 1, 0
+            self.best_state = copy.deepcopy(net.state_dict())
+        else:
+            self.waited += 1
+        if self.waited >= self.patience:
+            log.stopped = f"no gain in validation NDCG@10 for {self.patience} epochs"
+            return True
+        return False
+
+    def restore(self, net: torch.nn.Module) -> None:
+        """Load the best epoch's weights (no-op when nothing was validated)."""
+        if self.best_state is not None:
+            net.load_state_dict(self.best_state)
+
+
 def train(
     net: torch.nn.Module,
     examples: Examples,
@@ -169,7 +197,8 @@ def train(
     rng = np.random.default_rng(settings.seed)
     sampler = torch.Generator().manual_seed(settings.seed)
     optimiser = torch.optim.Adam(net.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    log, best_state, waited = TrainLog(), None, 0
+    log = TrainLog()
+    stopping = EarlyStopping(log, settings.patience)
     started = time.perf_counter()
     bar = tqdm(range(settings.epochs), desc=f"training {type(net).__name__}", unit="epoch", disable=not progress)
     for epoch in bar:
@@ -188,20 +217,13 @@ def train(
             bar.set_postfix(loss=f"{log.loss[-1]:.3f}")
             continue
         ndcg = evaluate(net, validation, settings.batch_size * 4)
-        log.valid_ndcg.append(ndcg)
-        if math.isnan(log.best_ndcg) or ndcg > log.best_ndcg:
-            log.best_ndcg, log.best_epoch, waited = ndcg, epoch + 1, 0
-            best_state = copy.deepcopy(net.state_dict())
-        else:
-            waited += 1
+        stop = stopping.update(net, ndcg, epoch)
         bar.set_postfix(loss=f"{log.loss[-1]:.3f}", ndcg10=f"{ndcg:.4f}", best=f"{log.best_ndcg:.4f}@{log.best_epoch}")
-        if waited >= settings.patience:
-            log.stopped = f"no gain in validation NDCG@10 for {settings.patience} epochs"
+        if stop:
             break
     else:
         log.stopped = f"reached epochs={settings.epochs}"
-    if best_state is not None:
-        net.load_state_dict(best_state)
+    stopping.restore(net)
     net.eval()
     log.seconds = time.perf_counter() - started
     return log
