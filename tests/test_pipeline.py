@@ -136,7 +136,7 @@ def test_blocked_and_filtered_items_never_appear_in_any_scenario(dataset, fitted
 
 def test_unknown_user_gets_the_cold_start_path(fitted):
     pipe, _ = fitted
-    cold = UserContext(-1, np.empty(0, np.int64), np.empty(0, np.int64), now=pipe.features.times_ts[-1])
+    cold = UserContext(-1, np.empty(0, np.int64), np.empty(0, np.int64), now=pipe.features.windows.newest)
     [rec] = pipe.recommend([cold], k=10)
     assert len(rec.items) == 10 and len(set(rec.items.tolist())) == 10
     assert "trending" in rec.candidates.proposed_by(0)

@@ -75,14 +75,4 @@ def with_categories(dataset: Dataset, labels: Sequence[str]) -> Dataset:
     """The same dataset (events and vocabularies shared) whose catalogue has ``category = labels``."""
     if len(labels) != dataset.n_items:
         raise ModelError(f"with_categories: got {len(labels)} labels for {dataset.n_items} items")
-    items = dataset.items.assign(category=list(labels))
-    return Dataset(
-        items,
-        dataset.interactions,
-        dataset.user_vocab,
-        dataset.item_vocab,
-        dataset.reviews,
-        dataset.queries,
-        dataset.report,
-        dataset.name,
-    )
+    return dataset.with_items(dataset.items.assign(category=list(labels)))

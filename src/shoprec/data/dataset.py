@@ -295,6 +295,22 @@ class Dataset:
             name or self.name,
         )
 
+    def with_items(self, items: pd.DataFrame) -> Dataset:
+        """The same events, vocabularies and side tables with a changed catalogue table (one row
+        per item index, in the same order), e.g. with added tags or derived categories."""
+        if len(items) != self.n_items:
+            raise ValueError(f"items must have one row per item ({self.n_items}), got {len(items)}")
+        return Dataset(
+            items,
+            self.interactions,
+            self.user_vocab,
+            self.item_vocab,
+            self.reviews,
+            self.queries,
+            self.report,
+            self.name,
+        )
+
     def fingerprint(self) -> str:
         """Short content hash of the events and catalog ids, for model manifests."""
         h = hashlib.sha256()

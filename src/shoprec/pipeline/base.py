@@ -16,6 +16,7 @@ import numpy as np
 from shoprec.data.dataset import Dataset
 from shoprec.pipeline.catalog import ItemInfo
 from shoprec.pipeline.context import UserContext
+from shoprec.pipeline.windows import WindowCounts
 
 
 @dataclass
@@ -24,12 +25,15 @@ class Resources:
 
     info: ItemInfo
     item_vectors: np.ndarray | None = None  # (n_items, d) L2-normalised text vectors, or None
+    windows: WindowCounts | None = None  # training events by time, for popularity in a window
 
 
 class Source(ABC):
     """A recall source; ``name`` is its label in candidates, features and explanations."""
 
     kind: str = "source"
+    scores_history: bool = False
+    """True when :meth:`history_scores` answers (scores from the history alone)."""
 
     def __init__(self, name: str) -> None:
         self.name = name

@@ -22,6 +22,7 @@ from shoprec.data.dataset import Dataset
 from shoprec.pipeline.base import Resources
 from shoprec.pipeline.candidates import Candidates
 from shoprec.pipeline.context import UserContext
+from shoprec.pipeline.windows import WindowCounts
 
 DAY = 86_400
 PAIR_FEATURES = (
@@ -86,47 +87,41 @@ class FeatureBuilder:
 
     def fit(self, train: Dataset, resources: Resources) -> FeatureBuilder:
         info = resources.info
-        frame = train.interactions
-        self.items_ts = frame["item"].to_numpy(dtype=np.int64)
-        self.times_ts = frame["timestamp"].to_numpy(dtype=np.int64)
-        order = np.argsort(self.times_ts, kind="stable")
-        self.items_ts, self.times_ts = self.items_ts[order], self.times_ts[order]
+        self.windows = resources.windows or WindowCounts(train)
         self.n_items = train.n_items
-        self.pop_all = np.log1p(np.bincount(self.items_ts, minlength=self.n_items)).astype(np.float32)
+        self.pop_all = np.log1p(np.bincount(self.windows.items, minlength=self.n_items)).astype(np.float32)
         self.leaf = _codes(info.category)
         self.top = _codes(info.top)
         with np.errstate(divide="ignore", invalid="ignore"):
             self.log_price = np.where(info.price > 0, np.log(info.price), np.nan).astype(np.float32)
         first_seen = np.full(self.n_items, -1, dtype=np.int64)
-        seen_once = np.unique(self.items_ts, return_index=True)
-        first_seen[seen_once[0]] = self.times_ts[seen_once[1]]
+        seen_once = np.unique(self.windows.items, return_index=True)
+        first_seen[seen_once[0]] = self.windows.times[seen_once[1]]
         self.created = np.where(info.created >= 0, info.created, first_seen)
         self.vectors = resources.item_vectors
         self.time_context = _time_context(train, info.top)
-        self._window_cache: dict[tuple, np.ndarray] = {}
+        self._cache: dict[tuple, np.ndarray] = {}
         return self
 
     def _recent_pop(self, now: int, days: int) -> np.ndarray:
-        key = (int(now // DAY), days)
-        if key not in self._window_cache:
-            if len(self._window_cache) > 64:
-                self._window_cache.clear()
-            lo = np.searchsorted(self.times_ts, now - days * DAY)
-            hi = np.searchsorted(self.times_ts, now, side="right")
-            counts = np.bincount(self.items_ts[lo:hi], minlength=self.n_items)
-            self._window_cache[key] = np.log1p(counts).astype(np.float32)
-        return self._window_cache[key]
+        """log(1 + interactions in the last ``days`` days), cached per day."""
+        key = ("pop", int(now // DAY), days)
+        if key not in self._cache:
+            if len(self._cache) > 64:
+                self._cache.clear()
+            self._cache[key] = np.log1p(self.windows.counts(now, days))
+        return self._cache[key]
 
     def _time_prior(self, now: int) -> np.ndarray:
         """Time-of-day / day-of-week log-ratio of the item's category (zeros unless the training
         data shows the clock matters); cached per hour."""
         key = ("time", int(now // 3600))
-        if key not in self._window_cache:
+        if key not in self._cache:
             if self.time_context is None or not self.time_context.matters:
-                self._window_cache[key] = np.zeros(self.n_items, dtype=np.float32)
+                self._cache[key] = np.zeros(self.n_items, dtype=np.float32)
             else:
-                self._window_cache[key] = np.asarray(self.time_context.prior(now), dtype=np.float32)
-        return self._window_cache[key]
+                self._cache[key] = np.asarray(self.time_context.prior(now), dtype=np.float32)
+        return self._cache[key]
 
     def build(self, ctx: UserContext, cand: Candidates) -> np.ndarray:
         """(len(cand), n_features) float32."""

@@ -33,6 +33,7 @@ from shoprec.pipeline.ranking import LearnedRanker, RankerConfig, WeightedFusion
 from shoprec.pipeline.rules import Rules
 from shoprec.pipeline.rules_config import RulesConfig
 from shoprec.pipeline.sources import PopularitySource
+from shoprec.pipeline.windows import WindowCounts
 
 RANK_MODES = ("learned", "fusion", "none")
 
@@ -101,7 +102,7 @@ class Pipeline:
     def fit(self, train: Dataset, item_vectors: np.ndarray | None = None, progress: bool = False) -> Self:
         """Fit every source, the fallback and the item-side features on ``train``."""
         self.train = train
-        self.resources = Resources(ItemInfo.from_dataset(train), item_vectors)
+        self.resources = Resources(ItemInfo.from_dataset(train), item_vectors, WindowCounts(train))
         self.fit_seconds: dict[str, float] = {}
         for source in [*self.sources, self.fallback]:
             began = time.perf_counter()

@@ -156,7 +156,7 @@ class Scenarios:
                 return rows
 
             return basket_score
-        live = [s for s in self.pipe.sources if s.history_scores([np.zeros(1, np.int64)]) is not None]
+        live = [s for s in self.pipe.sources if s.scores_history]
         weights = self.pipe.fusion.weights
 
         def score(histories: list[np.ndarray]) -> np.ndarray:

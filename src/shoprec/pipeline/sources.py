@@ -21,6 +21,7 @@ from shoprec.models.base import Recommender, top_k
 from shoprec.models.itemknn import cosine_similarity
 from shoprec.pipeline.base import Resources, Source
 from shoprec.pipeline.context import UserContext
+from shoprec.pipeline.windows import WindowCounts
 
 DAY = 86_400
 
@@ -64,6 +65,10 @@ class ModelSource(Source):
     def live(self) -> bool:
         return hasattr(self.model, "score_histories")
 
+    @property
+    def scores_history(self) -> bool:
+        return self.live
+
     def history_scores(self, histories: list[np.ndarray]) -> np.ndarray | None:
         if not self.live:
             return None
@@ -99,6 +104,7 @@ class ItemToItemSource(Source):
     part from day one)."""
 
     kind = "item-to-item"
+    scores_history = True
 
     def __init__(
         self,
@@ -168,6 +174,7 @@ class BuyAgainSource(Source):
     shop with consumables, re-orders are a large share of purchases."""
 
     kind = "buy-again"
+    scores_history = True
 
     def __init__(
         self,
@@ -219,26 +226,14 @@ class PopularitySource(Source):
     def __init__(self, name: str, window_days: float | None = None, exclude_seen: bool = True) -> None:
         super().__init__(name)
         self.window_days, self.exclude_seen = window_days, exclude_seen
-        self.items = self.times = None
-        self.n_items = 0
+        self.windows: WindowCounts | None = None
 
     def fit(self, train: Dataset, resources: Resources) -> None:
-        frame = train.interactions
-        self.n_items = train.n_items
-        self.items = frame["item"].to_numpy(dtype=np.int64)
-        self.times = frame["timestamp"].to_numpy(dtype=np.int64)
-        order = np.argsort(self.times, kind="stable")
-        self.items, self.times = self.items[order], self.times[order]
-        self._cache: dict[int, np.ndarray] = {}
+        self.windows = resources.windows or WindowCounts(train)
 
     def counts(self, now: int) -> np.ndarray:
-        """Interactions per item in the window ending at ``now`` (cached per day)."""
-        key = int(now // DAY) if self.window_days is not None else 0
-        if key not in self._cache:
-            hi = np.searchsorted(self.times, now, side="right")
-            lo = 0 if self.window_days is None else np.searchsorted(self.times, now - self.window_days * DAY)
-            self._cache = {key: np.bincount(self.items[lo:hi], minlength=self.n_items).astype(np.float32)}
-        return self._cache[key]
+        """Interactions per item in the window ending at ``now`` (all time without a window)."""
+        return self.windows.counts(now, self.window_days)
 
     def recall(self, contexts: list[UserContext], k: int) -> list[tuple[np.ndarray, np.ndarray]]:
         out = []

@@ -273,16 +273,7 @@ def with_tags(dataset: Dataset, tags: Sequence[Sequence[str]]) -> Dataset:
     frame = tags_frame(dataset, tags)
     items = dataset.items.copy()
     items[TAGS_COLUMN] = frame["tags"].to_numpy()
-    return Dataset(
-        items,
-        dataset.interactions,
-        dataset.user_vocab,
-        dataset.item_vocab,
-        dataset.reviews,
-        dataset.queries,
-        dataset.report,
-        dataset.name,
-    )
+    return dataset.with_items(items)
 
 
 def item_tags(dataset: Dataset) -> list[list[str]] | None:
