@@ -1,0 +1,222 @@
+"""The one storage interface of the service, and the records that cross it.
+
+Two backends implement :class:`Store`: SQLite (embedded, the default) and PostgreSQL. Several
+worker processes may share one database, so everything another worker must see (events, catalogue
+changes, API keys, settings) lives here, and change counters (``seq``, ``updated_seq``) let a worker
+pick up only what is new.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+
+from shoprec.errors import ShoprecError
+
+STAT_KEYS = ("version", "source", "scenario")
+"""The impression columns :meth:`Store.online_stats` can group by."""
+
+
+class StoreError(ShoprecError):
+    """The database cannot be used: unreachable, a schema from a newer shoprec, or a record it cannot store."""
+
+    def __init__(self, problem: str, *, fix: str | None = None) -> None:
+        self.problem, self.fix = problem, fix
+        super().__init__(problem + (f". {fix}" if fix else ""))
+
+
+@dataclass(frozen=True)
+class Event:
+    """One user interaction, as the API receives it."""
+
+    event_id: str  # client-supplied unique id: the idempotency key
+    user_id: str
+    item_id: str
+    event: str  # view | click | cart | purchase (validated by the API; the store accepts any string)
+    timestamp: float  # unix seconds
+    recommendation_id: str | None = None  # set when the event follows a served list (feedback loop)
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event with its store-wide ingest position."""
+
+    seq: int  # increasing in ingest order; a reader that saw seq s has seen every event before s
+    event: Event
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """Which event ids an append stored, and which it ignored because they were stored before."""
+
+    inserted: list[str]
+    duplicates: list[str]
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    """One catalogue item as the service keeps it."""
+
+    item_id: str
+    title: str = ""
+    description: str = ""
+    category: str = ""
+    brand: str = ""
+    price: float | None = None
+    language: str = ""
+    attributes: dict = field(default_factory=dict)  # stored as JSON
+    vector: np.ndarray | None = None  # float32 text vector, stored as raw little-endian bytes (no pickle)
+    deleted: bool = False
+    updated_seq: int = 0  # set by the store: the catalogue change counter at the item's last change
+
+
+@dataclass(frozen=True)
+class Impression:
+    """One served recommendation list; ``sources[i]`` is the recall source that proposed ``items[i]``."""
+
+    recommendation_id: str
+    user_id: str
+    version: str
+    scenario: str
+    items: list[str]
+    sources: list[str]
+    timestamp: float
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    """An API key; only a hash of the secret is stored."""
+
+    key_id: str
+    secret_hash: str
+    scopes: list[str]
+    rate_per_minute: int
+    created: float
+    revoked: bool = False
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``, for messages and display."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class Store(ABC):
+    """Durable storage shared by the API workers; every method is safe to call from many threads.
+
+    >>> store = open_store("sqlite:///shoprec.db")                         # doctest: +SKIP
+    >>> store.append_events([Event("e1", "u1", "i9", "view", 1732000000.0)])  # doctest: +SKIP
+    AppendResult(inserted=['e1'], duplicates=[])
+    """
+
+    url: str
+    """Where the data lives, for display (password masked)."""
+
+    @abstractmethod
+    def migrate(self, target: int | None = None) -> int:
+        """Apply the pending migrations (up to ``target``, default all) and return the schema version."""
+
+    @abstractmethod
+    def schema_version(self) -> int:
+        """The version of the newest applied migration; 0 for an empty database."""
+
+    @abstractmethod
+    def append_events(self, events: Sequence[Event]) -> AppendResult:
+        """Store events in one transaction, durable on return; ids stored before are reported as duplicates."""
+
+    @abstractmethod
+    def events_after(self, seq: int, limit: int = 10_000) -> list[StoredEvent]:
+        """Up to ``limit`` events with a ``seq`` above ``seq``, in ingest order."""
+
+    @abstractmethod
+    def user_events(self, user_id: str, limit: int = 200) -> list[Event]:
+        """The user's ``limit`` most recently ingested events, oldest first."""
+
+    @abstractmethod
+    def count_events(self) -> int:
+        """Number of stored events."""
+
+    @abstractmethod
+    def get_events(self, event_ids: Sequence[str]) -> list[Event]:
+        """The stored events among ``event_ids``, in the order asked; unknown ids are left out."""
+
+    @abstractmethod
+    def upsert_items(self, items: Sequence[ItemRecord]) -> int:
+        """Insert or replace items (their ``updated_seq`` is ignored) and return the new change counter."""
+
+    @abstractmethod
+    def delete_item(self, item_id: str) -> bool:
+        """Mark an item deleted with a new change counter; False if the item is unknown."""
+
+    @abstractmethod
+    def get_item(self, item_id: str) -> ItemRecord | None:
+        """The item (deleted ones too, with ``deleted=True``), or None if unknown."""
+
+    @abstractmethod
+    def items_changed_after(self, seq: int) -> list[ItemRecord]:
+        """Items inserted, changed or deleted after change counter ``seq``, in change order."""
+
+    @abstractmethod
+    def search_items(self, text: str, limit: int = 20) -> list[ItemRecord]:
+        """Items not deleted whose id or title contains ``text`` (case-insensitive), by item id."""
+
+    @abstractmethod
+    def count_items(self) -> int:
+        """Number of items not deleted."""
+
+    @abstractmethod
+    def log_impressions(self, rows: Sequence[Impression]) -> None:
+        """Store served lists, one row per (recommendation_id, position); a list logged twice is stored once."""
+
+    @abstractmethod
+    def online_stats(
+        self, by: Sequence[str] = ("version",), bucket_seconds: int | None = None, since: float | None = None
+    ) -> list[dict]:
+        """Impressions, clicks and purchases of served items, grouped by ``by`` (and time bucket).
+
+        A click (purchase) counts for an impression when an event ``click`` (``purchase``) carries
+        the impression's recommendation id and item id; each shown item counts at most once.
+        """
+
+    @abstractmethod
+    def put_api_key(self, key: ApiKeyRecord) -> None:
+        """Insert or replace an API key."""
+
+    @abstractmethod
+    def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        """The key, or None if unknown."""
+
+    @abstractmethod
+    def list_api_keys(self) -> list[ApiKeyRecord]:
+        """All keys, revoked ones too, oldest first."""
+
+    @abstractmethod
+    def set_setting(self, name: str, value: dict) -> None:
+        """Store a JSON setting shared by all workers (A/B split, pinned version)."""
+
+    @abstractmethod
+    def get_setting(self, name: str) -> dict | None:
+        """The setting, or None if never set."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections; the store cannot be used afterwards."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"

@@ -1,0 +1,148 @@
+"""Versioned schema migrations, shared by the SQLite and PostgreSQL stores.
+
+Each migration is a numbered list of statements. The few column types the two databases spell
+differently are written as ``{SEQ_PK}`` and ``{BYTES}`` and filled in per dialect. Applied versions
+are recorded in ``schema_migrations(version, name, applied_at)``. The caller runs :func:`apply`
+inside one write transaction that excludes other migrators (SQLite: ``BEGIN IMMEDIATE``;
+PostgreSQL: an advisory lock), so two processes opening a fresh database at once apply each
+migration exactly once, and a failed migration leaves no trace.
+
+Append new migrations at the end; never edit one that has been released.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from shoprec.service.store.base import StoreError
+
+DIALECT_TYPES = {
+    "sqlite": {"SEQ_PK": "INTEGER PRIMARY KEY AUTOINCREMENT", "BYTES": "BLOB"},
+    "postgres": {"SEQ_PK": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BYTES": "BYTEA"},
+}
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step: ``statements`` are SQL templates over the ``DIALECT_TYPES`` names."""
+
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+    def sql(self, dialect: str) -> list[str]:
+        """The statements spelled for ``dialect`` ("sqlite" or "postgres")."""
+        return [s.format(**DIALECT_TYPES[dialect]) for s in self.statements]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "events, items, impressions",
+        (
+            """CREATE TABLE events (
+                seq {SEQ_PK},
+                event_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                item_id TEXT NOT NULL,
+                event TEXT NOT NULL,
+                ts DOUBLE PRECISION NOT NULL,
+                recommendation_id TEXT
+            )""",
+            "CREATE UNIQUE INDEX events_event_id ON events (event_id)",
+            "CREATE INDEX events_user_seq ON events (user_id, seq)",
+            """CREATE INDEX events_recommendation ON events (recommendation_id, item_id)
+                WHERE recommendation_id IS NOT NULL""",
+            """CREATE TABLE items (
+                item_id TEXT PRIMARY KEY,
+                title TEXT NOT NULL DEFAULT '',
+                description TEXT NOT NULL DEFAULT '',
+                category TEXT NOT NULL DEFAULT '',
+                brand TEXT NOT NULL DEFAULT '',
+                price DOUBLE PRECISION,
+                language TEXT NOT NULL DEFAULT '',
+                attributes TEXT NOT NULL DEFAULT '{{}}',
+                vector {BYTES},
+                deleted BOOLEAN NOT NULL DEFAULT FALSE,
+                updated_seq BIGINT NOT NULL
+            )""",
+            "CREATE INDEX items_updated_seq ON items (updated_seq)",
+            """CREATE TABLE impressions (
+                recommendation_id TEXT NOT NULL,
+                pos INTEGER NOT NULL,
+                user_id TEXT NOT NULL,
+                version TEXT NOT NULL,
+                scenario TEXT NOT NULL,
+                item_id TEXT NOT NULL,
+                source TEXT NOT NULL,
+                ts DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (recommendation_id, pos)
+            )""",
+            "CREATE UNIQUE INDEX impressions_item ON impressions (recommendation_id, item_id)",
+            "CREATE INDEX impressions_ts ON impressions (ts)",
+        ),
+    ),
+    Migration(
+        2,
+        "api keys and shared settings",
+        (
+            """CREATE TABLE api_keys (
+                key_id TEXT PRIMARY KEY,
+                secret_hash TEXT NOT NULL,
+                scopes TEXT NOT NULL,
+                rate_per_minute INTEGER NOT NULL,
+                created DOUBLE PRECISION NOT NULL,
+                revoked BOOLEAN NOT NULL DEFAULT FALSE
+            )""",
+            """CREATE TABLE settings (
+                name TEXT PRIMARY KEY,
+                value TEXT NOT NULL,
+                updated_at DOUBLE PRECISION NOT NULL
+            )""",
+        ),
+    ),
+)
+
+LATEST = MIGRATIONS[-1].version
+
+CREATE_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at DOUBLE PRECISION NOT NULL
+)"""
+
+
+RECORD = "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"
+
+
+def current_version(cur: Any) -> int:
+    """The newest applied version (``cur`` sees an existing ``schema_migrations`` table)."""
+    cur.execute("SELECT MAX(version) FROM schema_migrations")
+    return cur.fetchone()[0] or 0
+
+
+def apply(cur: Any, dialect: str, url: str, target: int | None = None) -> int:
+    """Apply every migration above the current version up to ``target``; return the new version.
+
+    ``cur`` takes ``?`` placeholders and must be inside a transaction that no other migrator can
+    enter at the same time; ``url`` names the database in errors.
+    """
+    target = LATEST if target is None else target
+    if not 0 <= target <= LATEST:
+        raise StoreError(f"no schema version {target}: this shoprec knows versions 0 to {LATEST}")
+    cur.execute(CREATE_TABLE)
+    version = current_version(cur)
+    if version > LATEST:
+        raise StoreError(
+            f"the database at {url} has schema version {version}, newer than this shoprec knows ({LATEST})",
+            fix="upgrade shoprec on this machine to the version the other workers run, or use another database",
+        )
+    for migration in MIGRATIONS:
+        if version < migration.version <= target:
+            for statement in migration.sql(dialect):
+                cur.execute(statement)
+            cur.execute(RECORD, (migration.version, migration.name, time.time()))
+            version = migration.version
+    return version
