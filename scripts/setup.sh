@@ -19,6 +19,13 @@ python="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
+# The dashboard tests drive Debian's Chromium (never a browser downloaded by a test tool).
+if [ "$job" = test ] && [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null 2>&1 \
+    || { $sudo apt-get update -qq >/dev/null 2>&1 && $sudo apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null 2>&1; } \
+    || echo "warning: could not install chromium; the dashboard browser tests will be skipped" >&2
+fi
 pip=(.venv/bin/python -m pip --disable-pip-version-check)
 "${pip[@]}" install --quiet --upgrade pip
 "${pip[@]}" install --quiet "torch==2.13.0"

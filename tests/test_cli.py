@@ -28,8 +28,10 @@ def shop_folder(tmp_path_factory):
 
 
 def test_demo_end_to_end(tmp_path, capsys):
-    code, out, err = run(["demo", "--out", str(tmp_path), *SMALL], capsys)
+    code, out, err = run(["demo", "--out", str(tmp_path), *SMALL, "--no-serve"], capsys)
     assert code == 0, err
+    manifest = json.loads((tmp_path / "models" / "v0001" / "manifest.json").read_text())
+    assert manifest["metrics"]["pipeline"]["ndcg@10"] > 0 and "shoprec serve --models" in out
     assert "ndcg@10" in out.lower() and "recommended by" in out
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert set(report["models"]) == {"popularity", "trending", "itemknn", "als", "ease", "content"}

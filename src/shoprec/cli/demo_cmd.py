@@ -29,6 +29,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--models", default=DEMO_MODELS, help=f"models to compare (default: {DEMO_MODELS})")
     parser.add_argument("--items", type=int, default=3000, help="products in the demo shop (default: 3000)")
     parser.add_argument("--users", type=int, default=2000, help="shoppers in the demo shop (default: 2000)")
+    parser.add_argument("--port", type=int, default=8000, help="port to serve the demo shop on (default: 8000)")
+    parser.add_argument("--no-serve", action="store_true", help="exit after training instead of serving (for tests)")
     parser.set_defaults(run=run_demo)
 
 
@@ -56,10 +58,41 @@ def run_demo(args: argparse.Namespace) -> int:
     best = max(result.models, key=lambda name: result.models[name].metrics["ndcg@10"])
     show_examples(dataset, split, models[best], best)
     paths["heatmap"] = show_pipeline(dataset, split, out)
+    paths["model version"] = train_for_service(dataset, out / "models")
     print()
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     print(f"demo finished in {time.perf_counter() - started:.0f} s")
+    return serve_demo(out / "models", args.port, args.no_serve)
+
+
+def train_for_service(dataset, models: Path) -> Path:
+    """The demo shop as a model version the service loads."""
+    from shoprec.service.versions import train_version
+
+    print("\ntraining a model version for the service ...", flush=True)
+    return train_version(dataset, models, progress=False)
+
+
+def serve_demo(models: Path, port: int, no_serve: bool) -> int:
+    """Serve the demo shop with the dashboard on localhost, with a fresh admin key."""
+    from shoprec.cli.service_cmds import serve
+    from shoprec.service.app import store_url
+    from shoprec.service.auth import create_key
+    from shoprec.service.settings import ServiceSettings
+    from shoprec.service.store import open_store
+
+    settings = ServiceSettings(models_dir=str(models))
+    if no_serve:
+        print(f"\nto serve it: shoprec serve --models {models}")
+        return 0
+    store = open_store(store_url(settings))
+    key = create_key(store, ["admin"])
+    store.close()
+    print(f"\ndashboard: http://127.0.0.1:{port}/dashboard?key={key}")
+    print(f"API docs:  http://127.0.0.1:{port}/docs   (send X-API-Key: {key})")
+    print("press Ctrl+C to stop", flush=True)
+    serve(settings, "127.0.0.1", port)
     return 0
 
 

@@ -137,6 +137,13 @@ class UserProfiles:
         profiles._fill(dataset)
         return profiles
 
+    def empty(self) -> UserProfiles:
+        """A profile set with no users over the same catalogue and settings, to fold one shopper's
+        events into without touching this one (the service builds a live profile per request)."""
+        fresh = type(self)(self.item_vectors, self.catalog, self.settings)
+        fresh.encoder = self.encoder
+        return fresh
+
     def _fill(self, dataset: Dataset) -> None:
         inter = dataset.interactions
         users, items = inter["user"].to_numpy(np.int64), inter["item"].to_numpy(np.int64)

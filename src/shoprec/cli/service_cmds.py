@@ -1,0 +1,147 @@
+"""``shoprec train``, ``shoprec serve`` and ``shoprec keys``: model versions and the HTTP service."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from shoprec.cli.common import add_data_arguments, load_data
+from shoprec.errors import ShoprecError
+
+DEFAULT_MODELS = "shoprec-models"
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    train = commands.add_parser(
+        "train",
+        help="train the recommendation pipeline and write it as a new model version",
+        description="Train the pipeline (sources, learned ranker, item graph, cross-category and bundle models) "
+        "and write a versioned folder with a manifest (data hash, config, offline metrics). A running service "
+        "picks the new version up and swaps to it without dropping requests.",
+    )
+    add_data_arguments(train)
+    train.add_argument("--models", default=DEFAULT_MODELS, help=f"models folder (default: {DEFAULT_MODELS})")
+    train.add_argument("--config", help="pipeline TOML (default: EASE + also-viewed + trending, learned ranker)")
+    train.add_argument("--encoder", default="auto", help="text encoder name or model folder (default: auto)")
+    train.add_argument("--no-eval", action="store_true", help="skip the offline evaluation on the test stage")
+    train.set_defaults(run=run_train)
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve recommendations over HTTP (API, dashboard, metrics)",
+        description="Start the HTTP service on the embedded SQLite store (or --store postgresql://...). "
+        "API docs at /docs, dashboard at /dashboard, Prometheus metrics at /metrics.",
+    )
+    add_service_arguments(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
+    serve.add_argument("--no-auth", action="store_true", help="serve without API keys (private machines only)")
+    serve.add_argument("--cors", help="comma-separated browser origins allowed to call the API")
+    serve.set_defaults(run=run_serve)
+
+    keys = commands.add_parser("keys", help="create and list API keys")
+    add_service_arguments(keys)
+    keys.add_argument("action", choices=("create", "list", "revoke"))
+    keys.add_argument("--scope", action="append", choices=("read", "write", "admin"), help="scope, repeatable")
+    keys.add_argument("--rate", type=int, default=6000, help="requests per minute for the new key (default: 6000)")
+    keys.add_argument("--key-id", help="key id to revoke")
+    keys.set_defaults(run=run_keys)
+
+
+def add_service_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models", default=DEFAULT_MODELS, help=f"models folder (default: {DEFAULT_MODELS})")
+    parser.add_argument("--store", help="database URL (default: sqlite in the models folder)")
+    parser.add_argument("--redis", help="redis:// URL for live state shared by workers (default: read the store)")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from shoprec.service.versions import read_manifest, train_version
+
+    dataset = load_data(args)
+    config_text = None
+    if args.config:
+        if not Path(args.config).exists():
+            raise ShoprecError(f"{args.config}: no such pipeline config file")
+        config_text = Path(args.config).read_text(encoding="utf-8")
+    path = train_version(dataset, args.models, config_text, args.encoder, evaluate=not args.no_eval, progress=True)
+    manifest = read_manifest(path)
+    print(f"wrote model version {manifest['version']} to {path} in {manifest['train_seconds']:.0f} s")
+    for label, scores in manifest["metrics"].items():
+        if isinstance(scores, dict):
+            print(f"  {label:<24} " + "  ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+    for note in manifest["notes"]:
+        print(f"  note: {note}")
+    return 0
+
+
+def settings_from(args: argparse.Namespace, **extra):
+    from shoprec.service.settings import ServiceSettings
+
+    return ServiceSettings.from_env(models_dir=args.models, store_url=args.store, redis_url=args.redis, **extra)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    settings = settings_from(
+        args,
+        auth=False if args.no_auth else None,
+        cors_origins=[o.strip() for o in args.cors.split(",") if o.strip()] if args.cors else None,
+    )
+    serve(settings, args.host, args.port, args.workers)
+    return 0
+
+
+def serve(settings, host: str, port: int, workers: int = 1) -> None:
+    """Run uvicorn on the app factory; workers > 1 fork processes that share the store (and Redis)."""
+    import os
+
+    import uvicorn
+
+    from shoprec.service.versions import newest_version
+
+    newest_version(settings.models_dir)  # a clear error now instead of a service that is never ready
+    for field, value in vars(settings).items():  # workers rebuild the settings from the environment
+        if value is not None:
+            os.environ[f"SHOPREC_{field.upper()}"] = ",".join(value) if isinstance(value, list) else str(value)
+    print(f"serving {settings.models_dir} on http://{host}:{port} (API /docs, dashboard /dashboard)", flush=True)
+    uvicorn.run(
+        "shoprec.service.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+def run_keys(args: argparse.Namespace) -> int:
+    from shoprec.service.app import store_url
+    from shoprec.service.auth import create_key
+    from shoprec.service.store import open_store
+
+    settings = settings_from(args)
+    Path(settings.models_dir).mkdir(parents=True, exist_ok=True)
+    store = open_store(store_url(settings))
+    try:
+        if args.action == "create":
+            key = create_key(store, args.scope or ["read"], args.rate)
+            print(key)
+            print("store this key now: only its hash is kept", flush=True)
+        elif args.action == "list":
+            for record in store.list_api_keys():
+                state = "revoked" if record.revoked else "active"
+                print(f"{record.key_id}  {','.join(record.scopes):<16} {record.rate_per_minute}/min  {state}")
+        else:
+            if not args.key_id:
+                raise ShoprecError("give --key-id of the key to revoke (see 'shoprec keys list')")
+            record = store.get_api_key(args.key_id)
+            if record is None:
+                raise ShoprecError(f"no key with id {args.key_id!r}")
+            from dataclasses import replace
+
+            store.put_api_key(replace(record, revoked=True))
+            print(f"revoked {args.key_id}")
+    finally:
+        store.close()
+    return 0

@@ -1,0 +1,1 @@
+"""The shoprec HTTP service: API, durable store, live state."""

@@ -1,0 +1,228 @@
+"""The HTTP service: app factory, start-up and shutdown, error mapping, size limits, CORS, metrics.
+
+Paths are versioned (``/v1/...``); the OpenAPI schema is at ``/openapi.json`` and browsable at
+``/docs``. Every error is JSON ``{"error": ..., "detail": ...}`` with a 4xx status saying what to fix;
+an unexpected failure is a 500 carrying only a request id (the log has the exception type, never
+a traceback or a secret).
+
+>>> app = create_app(ServiceSettings(models_dir="models"))   # doctest: +SKIP
+>>> uvicorn.run(app, port=8000)                              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shoprec import __version__
+from shoprec.errors import ConfigError, DataError, ModelError, ShoprecError
+from shoprec.service.ab import VersionManager
+from shoprec.service.auth import AuthError, KeyChecker, RateLimited
+from shoprec.service.engine import Engine, NotFound, UnknownItems
+from shoprec.service.live import open_live
+from shoprec.service.metrics import Metrics
+from shoprec.service.schemas import Problem
+from shoprec.service.settings import ServiceSettings
+from shoprec.service.store import open_store
+from shoprec.service.store.base import StoreError
+from shoprec.service.store.group import GroupCommitter
+
+log = logging.getLogger("shoprec.service")
+API = "/v1"
+
+
+def store_url(settings: ServiceSettings) -> str:
+    return settings.store_url or f"sqlite:///{Path(settings.models_dir) / 'shoprec.db'}"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    settings: ServiceSettings = app.state.settings
+    Path(settings.models_dir).mkdir(parents=True, exist_ok=True)
+    store = open_store(store_url(settings))
+    live = open_live(settings.redis_url, store, settings.redis_prefix)
+    versions = VersionManager(settings.models_dir, store, settings.poll_seconds)
+    versions.refresh(wait=True)
+    app.state.engine = Engine(store, live, versions, settings.clock, settings.warm_cache)
+    app.state.committer = GroupCommitter(store)
+    app.state.keys = KeyChecker(store)
+    app.state.encode = _encoder(app)
+    try:
+        yield
+    finally:
+        app.state.committer.close()
+        app.state.engine.close()
+        live.close()
+        store.close()
+
+
+def _encoder(app: FastAPI):
+    """Encodes catalog texts with the serving version's encoder, loaded on first use."""
+    loaded: dict[str, object] = {}
+
+    def encode(texts: list[str]):
+        from shoprec.text.encoders import load_encoder
+
+        name = app.state.engine.versions.default().manifest.get("encoder", "auto")
+        if name not in loaded:
+            loaded[name] = load_encoder(name, sample_texts=texts)
+        return loaded[name].encode(texts, progress=False)
+
+    return encode
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    from shoprec.service.routes import admin, catalog, events, feeds, health
+
+    settings = settings or ServiceSettings.from_env()
+    app = FastAPI(
+        title="shoprec",
+        version=__version__,
+        summary="E-commerce recommendations: feeds, similar items, complements, bundles, events, explanations.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    for module in (feeds, catalog, events, admin, health):
+        app.include_router(module.router, prefix=API, responses=ERROR_RESPONSES)
+    app.include_router(health.root)
+    try:
+        from shoprec.service import dashboard
+
+        app.include_router(dashboard.router)
+    except ImportError:
+        pass
+    _errors(app)
+    _middleware(app, settings)
+    return app
+
+
+ERROR_RESPONSES = {
+    status: {"model": Problem, "description": what}
+    for status, what in [
+        (400, "Bad parameters: the message says which and what to send"),
+        (401, "Missing or unknown API key"),
+        (403, "The key lacks the scope this call needs"),
+        (404, "Unknown user, item or recommendation"),
+        (409, "The model cannot answer this (for example no version loaded)"),
+        (413, "Request body over the size limit"),
+        (422, "Invalid request: each problem with where it is"),
+        (429, "Rate limit reached: see Retry-After"),
+        (503, "Store or model temporarily unavailable: retry"),
+    ]
+}
+
+
+def _middleware(app: FastAPI, settings: ServiceSettings) -> None:
+    app.add_middleware(Guard, limit=settings.max_body_bytes, metrics=app.state.metrics)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["X-API-Key", "Content-Type"],
+        )
+
+
+class Guard:
+    """Pure ASGI middleware: body size limit (declared or streamed) and per-route metrics."""
+
+    def __init__(self, app, limit: int, metrics: Metrics) -> None:
+        self.app, self.limit, self.metrics = app, limit, metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        began, status, seen = time.perf_counter(), [500], 0
+        declared = dict(scope["headers"]).get(b"content-length")
+        too_large = _problem(
+            413, f"request body over the limit of {self.limit} bytes", "send smaller requests (split event batches)"
+        )
+
+        async def limited():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                # FastAPI turns other exceptions raised while reading the body into a 400.
+                raise StarletteHTTPException(413, f"request body over the limit of {self.limit} bytes")
+            return message
+
+        async def observed(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await too_large(scope, receive, observed)
+        else:
+            await self.app(scope, limited, observed)
+        route = scope.get("route")
+        self.metrics.observe(
+            getattr(route, "path", "unmatched"), scope["method"], status[0], time.perf_counter() - began
+        )
+
+
+def _problem(status: int, error: str, detail=None, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
+
+
+STATUS = [
+    (NotFound, 404),
+    (UnknownItems, 422),
+    (AuthError, 401),
+    (RateLimited, 429),
+    (StoreError, 503),
+    (DataError, 422),
+    (ConfigError, 400),
+    (ModelError, 409),
+    (ShoprecError, 400),
+]
+
+
+def _errors(app: FastAPI) -> None:
+    @app.exception_handler(ShoprecError)
+    async def known(request: Request, err: ShoprecError):
+        status = next(code for cls, code in STATUS if isinstance(err, cls))
+        if isinstance(err, AuthError):
+            status = err.status
+        headers = {"Retry-After": str(max(1, round(err.retry_after)))} if isinstance(err, RateLimited) else None
+        message = str(err)
+        if isinstance(err, StoreError):
+            # The store's own message may name files or hosts: it goes to the log only.
+            log.error("store error on %s: %s", request.url.path, err)
+            message, headers = "store unavailable: retry shortly", {"Retry-After": "1"}
+        return _problem(status, message, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, err: RequestValidationError):
+        problems = [
+            {"where": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg", ""), "type": e.get("type")}
+            for e in err.errors()
+        ]
+        summary = "; ".join(f"{p['where']}: {p['problem']}" for p in problems[:5])
+        return _problem(422, f"invalid request: {summary}", problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException):
+        messages = {
+            404: f"no such path {request.url.path}: see /docs for the API",
+            405: "method not allowed here",
+            413: f"{err.detail}: send smaller requests (split event batches)",
+        }
+        return _problem(err.status_code, messages.get(err.status_code, str(err.detail)))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, err: Exception):
+        request_id = uuid.uuid4().hex[:12]
+        log.error("internal error %s on %s %s: %s", request_id, request.method, request.url.path, type(err).__name__)
+        return _problem(500, "internal error", f"request id {request_id}; the service log has the details")

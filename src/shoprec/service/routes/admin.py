@@ -1,0 +1,53 @@
+"""Model versions, the A/B serving plan and online statistics (admin scope; stats also read)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
+
+from shoprec.service.deps import AdminKey, EngineDep, ReadKey
+from shoprec.service.schemas import PlanIn
+
+router = APIRouter(tags=["models"])
+
+
+@router.get("/models")
+async def models(engine: EngineDep, _: ReadKey) -> dict:
+    """Versions on disk, loaded versions with their manifests, the serving plan, load errors."""
+    return engine.versions.status()
+
+
+@router.put("/models/plan")
+async def set_plan(body: PlanIn, engine: EngineDep, _: AdminKey) -> dict:
+    """Pin a version, or split users between versions (A/B); empty body: serve the newest."""
+    plan = {k: v for k, v in body.model_dump().items() if v}
+    plan = engine.versions.set_plan(plan)
+    await run_in_threadpool(engine.versions.refresh, True)
+    return {"plan": plan, "loaded": sorted(engine.versions.loaded)}
+
+
+@router.post("/models/reload")
+async def reload(engine: EngineDep, _: AdminKey) -> dict:
+    """Look for new versions now and load them, retrying failed ones (the swap does not interrupt requests)."""
+    engine.versions.forget_failures()
+    await run_in_threadpool(engine.versions.refresh, True)
+    return {"loaded": sorted(engine.versions.loaded), "load_errors": engine.versions.load_errors}
+
+
+@router.get("/stats/online")
+async def online(
+    engine: EngineDep,
+    _: ReadKey,
+    by: Annotated[list[Literal["version", "source", "scenario"]] | None, Query(max_length=3)] = None,
+    bucket_seconds: Annotated[int | None, Query(ge=60, le=31 * 86400)] = None,
+    since: float | None = None,
+) -> list[dict]:
+    """Impressions, clicks, purchases, CTR and conversion joined on recommendation id."""
+    if by and len(set(by)) < len(by):
+        problem = f"names a field twice ({', '.join(by)}): give each of version, source, scenario at most once"
+        raise RequestValidationError([{"loc": ("query", "by"), "msg": problem, "type": "value_error"}])
+    engine.impressions.flush()
+    return await run_in_threadpool(engine.store.online_stats, tuple(by or ["version"]), bucket_seconds, since)
