@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from shoprec.data import Dataset, dataset_from_frames
+from shoprec.data import Dataset
+from tinydata import make_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SHOPREC_SHARED_DATA", REPO.parent / "shared" / "datasets"))
@@ -26,15 +26,6 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared datasets not found at {SHARED_DATA} (set SHOPREC_SHARED_DATA)")
     return SHARED_DATA
-
-
-def make_dataset(events: list[tuple], items: list[str] | None = None, **columns) -> Dataset:
-    """Tiny dataset from ``(user, item, timestamp[, event[, session]])`` tuples."""
-    names = ["user_id", "item_id", "timestamp", "event", "session_id"][: len(events[0])]
-    inter = pd.DataFrame(events, columns=names)
-    item_ids = items or sorted({str(e[1]) for e in events})
-    catalog = pd.DataFrame({"item_id": item_ids, "title": [f"item {i}" for i in item_ids], **columns})
-    return dataset_from_frames(catalog, inter, name="tiny")
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import make_dataset
 from shoprec.data.demo import generate_preset
 from shoprec.errors import ModelError
 from shoprec.eval.crosscat import (
@@ -18,6 +17,7 @@ from shoprec.eval.crosscat import (
 )
 from shoprec.pipeline.crosscat import CrossCategory, category_codes, derive_categories
 from shoprec.pipeline.crosscat_train import cross_category_examples, event_histories
+from tinydata import make_dataset
 
 torch.set_num_threads(1)
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from conftest import make_dataset
 from shoprec.errors import ModelError
 from shoprec.eval import EvalResult, evaluate, format_table, leave_last_out, temporal_split, write_report
 from shoprec.eval.metrics import ndcg, recall
 from shoprec.eval.splits import DAY
 from shoprec.models import Recommender, create_model
+from tinydata import make_dataset
 
 
 class Oracle(Recommender):

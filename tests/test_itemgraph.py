@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import make_dataset
 from shoprec.data.demo import generate_demo_shop
 from shoprec.errors import ModelError
 from shoprec.models.itemgraph import EDGE_TYPES, ItemGraph
 from shoprec.models.textside import TextVectors
+from tinydata import make_dataset
 
 
 @pytest.fixture(scope="module")

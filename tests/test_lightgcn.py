@@ -11,11 +11,11 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from conftest import make_dataset
 from shoprec.data.demo import generate_demo_shop
 from shoprec.errors import ModelError
 from shoprec.models import Recommender, create_model
 from shoprec.models.lightgcn import SymmetricSpMM, adjacency, ndcg_at_10, pick_holdout, without
+from tinydata import make_dataset
 
 FAST = {"embedding_size": 8, "epochs": 40, "learning_rate": 0.05, "batch_size": 64, "threads": 1, "valid_users": 0}
 

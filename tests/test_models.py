@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from conftest import make_dataset
 from shoprec.data import Dataset
 from shoprec.errors import ModelError
 from shoprec.models import PAD_ITEM, Recommender, create_model, model_names
 from shoprec.models.ease import _symmetrize_from_lower, ease_weights
 from shoprec.models.itemknn import cosine_similarity
+from tinydata import make_dataset
 
 ALL_MODELS = model_names()
 NON_PERSONALISED = {"popularity", "trending"}

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import make_dataset
 from shoprec.errors import ModelError
 from shoprec.models import Recommender, create_model
 from shoprec.models.seqtrain import Examples, user_histories
+from tinydata import make_dataset
 
 SEQUENTIAL = ("sasrec", "gru4rec")
 FAST = {"embedding_size": 32, "dropout": 0.0, "learning_rate": 0.005, "threads": 1, "seed": 3}

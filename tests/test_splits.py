@@ -7,10 +7,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import make_dataset
 from shoprec.errors import DataError
 from shoprec.eval import event_roles, leave_last_out, temporal_split
 from shoprec.eval.splits import DAY, TEST, TRAIN, VALID
+from tinydata import make_dataset
 
 PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
