@@ -52,8 +52,8 @@ async def lifespan(app: FastAPI):
     live = open_live(settings.redis_url, store, settings.redis_prefix)
     versions = VersionManager(settings.models_dir, store, settings.poll_seconds)
     versions.refresh(wait=True)
-    app.state.engine = Engine(store, live, versions, settings.clock, settings.warm_cache)
-    app.state.committer = GroupCommitter(store)
+    app.state.engine = Engine(store, live, versions, settings.clock, settings.warm_cache, settings.feed_cache)
+    app.state.committer = GroupCommitter(store, on_commit=app.state.engine.record_live)
     app.state.keys = KeyChecker(store)
     app.state.encode = _encoder(app)
     try:

@@ -58,21 +58,35 @@ class KeyChecker:
         self._lock = threading.Lock()
 
     def _record(self, key_id: str) -> ApiKeyRecord | None:
-        now = time.monotonic()
         cached = self._cache.get(key_id)
-        if cached and now - cached[0] < self.cache_seconds:
+        if cached and time.monotonic() - cached[0] < self.cache_seconds:
             return cached[1]
         record = self.store.get_api_key(key_id)
-        self._cache[key_id] = (now, record)
+        self._cache[key_id] = (time.monotonic(), record)
         return record
+
+    def stale(self, key: str | None) -> bool:
+        """True when checking ``key`` would read the store (its record is not cached or too old)."""
+        key_id = _key_id(key)
+        if key_id is None:
+            return False
+        cached = self._cache.get(key_id)
+        return cached is None or time.monotonic() - cached[0] >= self.cache_seconds
+
+    def look_up(self, key: str | None) -> None:
+        """Read the key's record from the store into the cache (blocking: call it off the event loop)."""
+        key_id = _key_id(key)
+        if key_id is not None:
+            self._record(key_id)
 
     def check(self, key: str | None, scope: str) -> ApiKeyRecord:
         if not key:
             raise AuthError("missing API key: send it in the X-API-Key header (create one with 'shoprec keys create')")
-        parts = key.split("_", 2)
-        if len(parts) != 3 or parts[0] != "sr" or not parts[1] or not parts[2]:
+        key_id = _key_id(key)
+        if key_id is None:
             raise AuthError("malformed API key: expected sr_<id>_<secret> as printed by 'shoprec keys create'")
-        record = self._record(parts[1])
+        parts = key.split("_", 2)
+        record = self._record(key_id)
         digest = hash_secret(parts[2])
         if record is None or not hmac.compare_digest(digest, record.secret_hash) or record.revoked:
             raise AuthError("unknown or revoked API key")
@@ -96,6 +110,13 @@ class KeyChecker:
                     retry_after=wait,
                 )
             self._buckets[record.key_id] = (tokens - 1.0, now)
+
+
+def _key_id(key: str | None) -> str | None:
+    parts = (key or "").split("_", 2)
+    if len(parts) != 3 or parts[0] != "sr" or not parts[1] or not parts[2]:
+        return None
+    return parts[1]
 
 
 class RateLimited(ShoprecError):

@@ -95,14 +95,21 @@ class Engine:
     """The service's request logic over a store, a live state and the loaded model versions."""
 
     def __init__(
-        self, store: Store, live: LiveState, versions: VersionManager, clock: str = "auto", warm_cache: bool = True
+        self,
+        store: Store,
+        live: LiveState,
+        versions: VersionManager,
+        clock: str = "auto",
+        warm_cache: bool = True,
+        feed_cache: bool = True,
     ) -> None:
         self.store, self.live, self.versions = store, live, versions
+        self.feed_cache = feed_cache
         self.overlay = CatalogOverlay()
         self.clock = clock
         self.impressions = BackgroundWriter(store.log_impressions, name="impressions")
         self.cache = FeedCache()
-        if warm_cache:
+        if warm_cache and feed_cache:
             versions.on_load = lambda dep: self.cache.warm(self, dep)
             for dep in list(versions.loaded.values()):
                 self.cache.warm(self, dep)
@@ -212,7 +219,7 @@ class Engine:
 
     def _home(self, dep: Deployed, ctx: UserContext, live: list[Event], user_id: str | None, depth: int) -> Proposal:
         """The home feed from the cache while the user and the catalog did not change, else the pipeline."""
-        cacheable = bool(user_id) and depth <= CACHE_DEPTH
+        cacheable = self.feed_cache and bool(user_id) and depth <= CACHE_DEPTH
         key, stamp = (dep.version, user_id), (self.overlay.seq, live[-1].event_id if live else "")
         if cacheable and (hit := self.cache.get(key, stamp)) is not None:
             return Proposal(hit.items, hit.scores, hit.sources, hit.shares, hit.notes + ["served from the feed cache"])

@@ -33,6 +33,8 @@ class ServiceSettings:
     """Default per-key request budget when a key sets none."""
     clock: str = "auto"
     """``wall``, ``data`` (the training snapshot's clock) or ``auto`` (data when it is over 30 days old)."""
+    feed_cache: bool = True
+    """Serve known users' unchanged home feeds from a per-worker cache; off: every request runs the pipeline."""
     warm_cache: bool = True
     """Precompute every known user's home feed when a version loads (see feedcache.py)."""
     poll_seconds: float = 2.0

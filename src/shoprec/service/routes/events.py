@@ -19,9 +19,8 @@ async def _ingest(request: Request, engine, events: list[EventIn]) -> EventAck:
     now = time.time()
     rows = [Event(e.event_id, e.user_id, e.item_id, e.event, e.timestamp or now, e.recommendation_id) for e in events]
     engine.check_items([e.item_id for e in rows])
+    # Stored, then recorded in the live state by the committer, before this returns.
     result = await asyncio.wrap_future(request.app.state.committer.submit(rows))
-    inserted = set(result.inserted)
-    engine.record_live([e for e in rows if e.event_id in inserted])
     request.app.state.metrics.events(len(result.inserted), len(result.duplicates))
     return EventAck(accepted=len(result.inserted), duplicates=len(result.duplicates), duplicate_ids=result.duplicates)
 

@@ -16,7 +16,7 @@ K = Annotated[int, Query(ge=1, le=1000, description="Items to return (capped by 
 UserScenario = Literal["home", "cross-category", "trending", "new-arrivals", "promotions"]
 
 
-def _filters(
+async def _filters(
     category: Annotated[
         list[str] | None, Query(max_length=20, description="Keep items under these category paths.")
     ] = None,

@@ -18,6 +18,7 @@ AppendResult(inserted=['e1'], duplicates=[])
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -27,6 +28,8 @@ from dataclasses import dataclass
 
 from shoprec.service.store.base import AppendResult, Event, Store, StoreError
 from shoprec.service.store.sql import split_result
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -38,12 +41,15 @@ class _Pending:
 class GroupCommitter:
     """Background writer that merges submitted event batches into group commits."""
 
-    def __init__(self, store: Store, max_batch: int = 1000, max_wait_ms: float = 2.0) -> None:
+    def __init__(self, store: Store, max_batch: int = 1000, max_wait_ms: float = 2.0, on_commit=None) -> None:
         if max_batch < 1 or max_wait_ms < 0:
             raise StoreError(
                 f"GroupCommitter needs max_batch >= 1 and max_wait_ms >= 0, got {max_batch} and {max_wait_ms}"
             )
         self.store = store
+        self.on_commit = on_commit
+        """Called on the writer thread with each group's newly stored events before any submitter
+        hears back (the service records them in the live state: one Redis round trip per group)."""
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000
         self.groups = 0  # commits made, for monitoring: events_written / groups is the mean group size
@@ -123,6 +129,11 @@ class GroupCommitter:
         self.groups += 1
         self.events_written += len(events)
         fresh = set(result.inserted)
+        if self.on_commit is not None and fresh:
+            try:
+                self.on_commit([e for e in events if e.event_id in fresh])
+            except Exception:  # noqa: BLE001 - the events are stored; a hook failure must not fail them
+                log.exception("on_commit hook failed")
         for pending in live:
             own = split_result([e.event_id for e in pending.events], fresh)
             fresh.difference_update(own.inserted)
