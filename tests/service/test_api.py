@@ -225,12 +225,13 @@ def test_explanations_profile_and_bundle(client, read, catalog) -> None:
     assert CHARGER in members and 2 <= len(members) <= 3
 
 
-def test_models_health_ready_and_metrics(client, read) -> None:
+def test_models_health_ready_and_metrics(client, read, models_dir) -> None:
     models = client.get("/v1/models", headers=read).json()
     assert "v0001" in models["available"] and models["loaded"]
     assert client.get("/v1/health").json() == {"status": "ok"}
-    ready = client.get("/v1/ready").json()
-    assert ready["status"] == "ready" and ready["versions"]
+    ready = client.get("/v1/ready")
+    assert ready.json()["status"] == "ready" and ready.json()["versions"] and ready.json()["store"] == "sqlite"
+    assert models_dir.name not in ready.text, "readiness needs no key, so it names no files"
     client.get(f"/v1/items/{CHARGER}/similar", headers=read)
     metrics = client.get("/metrics").text
     assert re.search(

@@ -34,7 +34,7 @@ async def ready(request: Request) -> Response:
         {
             "status": "ready",
             "versions": sorted(engine.versions.loaded),
-            "store": engine.store.url,
+            "store": engine.store.url.split(":", 1)[0],  # the backend only: no paths or hosts without a key
             "live": engine.live.name,
             "feed_cache": engine.cache.status(),
         }
