@@ -82,6 +82,21 @@ def test_provenance_survives_to_the_final_list(fitted):
                     assert item not in items.tolist()
 
 
+def test_source_shares_credit_only_proposing_sources_and_sum_to_one(fitted):
+    """Occlusion shares: a source that did not propose an item changes nothing when taken away, so
+    its share is 0; shares of an item sum to 1 (or are all 0 when no source lifts its score)."""
+    pipe, test = fitted
+    contexts = contexts_from_dataset(test.train, test.users[:30])
+    lifted = 0
+    for rec in pipe.recommend(contexts, k=10):
+        proposed = rec.candidates.source_ranks >= 0
+        assert np.all(rec.source_shares[~proposed] == 0)
+        totals = rec.source_shares.sum(axis=1)
+        assert np.all(np.isclose(totals, 1.0, atol=1e-5) | (totals == 0))
+        lifted += int((totals > 0).sum())
+    assert lifted > 100, "most shown items owe their score to some source"
+
+
 def test_learned_ranker_beats_equal_fusion_on_planted_tastes():
     """On a mid-size demo shop the trained ranker orders candidates better than equal fusion."""
     data = generate_demo_shop(seed=5, n_items=800, n_users=700, days=90).to_dataset()
