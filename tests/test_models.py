@@ -176,6 +176,24 @@ def test_save_then_load_gives_identical_recommendations(name, checkerboard, tmp_
     assert not list(tmp_path.rglob("*.pkl")) and not list(tmp_path.rglob("*.pickle"))
 
 
+@pytest.mark.parametrize("name", ["ease", "als", "itemknn"])
+def test_large_arrays_are_saved_apart_and_mapped_on_load(name, checkerboard, tmp_path, monkeypatch):
+    """Above MAP_BYTES (here: every array) a model array is its own .npy file, loaded read-only
+    from the page cache (shared by API worker processes), with the same recommendations."""
+    import shoprec.models.base as base
+
+    monkeypatch.setattr(base, "MAP_BYTES", 0)
+    model = fit(name, checkerboard)
+    users = np.array([0, 4, 11, -1])
+    folder = model.save(tmp_path / name)
+    assert list(folder.glob("*.npy"))
+    loaded = Recommender.load(folder)
+    mapped = [v for v in vars(loaded).values() if isinstance(v, np.memmap)]
+    assert mapped, "at least one model array is memory-mapped"
+    for a, b in zip(model.recommend(users, k=5), loaded.recommend(users, k=5), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_unknown_setting_is_an_error(name):
     with pytest.raises(ModelError, match="no setting 'neighbours_typo'"):

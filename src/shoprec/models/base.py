@@ -184,7 +184,9 @@ class Recommender(ABC):
         """Restore what :meth:`state` returned."""
 
     def save(self, path: str | Path) -> Path:
-        """Write ``model.json`` (name, config) and ``arrays.npz`` (no pickle) into folder ``path``."""
+        """Write ``model.json`` (name, config) and ``arrays.npz`` (no pickle) into folder ``path``;
+        arrays of :data:`MAP_BYTES` or more go to ``<name>.npy`` files of their own, which
+        :meth:`load` maps read-only, so that API worker processes share one copy in the page cache."""
         if not self.is_fitted:
             raise ModelError(f"model '{self.name}' is not fitted: nothing to save")
         path = Path(path)
@@ -200,7 +202,10 @@ class Recommender(ABC):
         arrays = {f"state.{k}": v for k, v in self.state().items()}
         arrays.update(_csr_arrays("seen", self.seen))
         arrays["fallback_scores"] = self.fallback_scores
-        np.savez(path / "arrays.npz", **arrays)
+        large = {k for k, v in arrays.items() if v.nbytes >= MAP_BYTES}
+        np.savez(path / "arrays.npz", **{k: v for k, v in arrays.items() if k not in large})
+        for name in large:
+            np.save(path / f"{name}.npy", np.ascontiguousarray(arrays[name]), allow_pickle=False)
         return path
 
     @classmethod
@@ -216,11 +221,17 @@ class Recommender(ABC):
         model = model_cls(**meta["config"])
         with np.load(path / "arrays.npz", allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
+        for file in path.glob("*.npy"):
+            arrays[file.stem] = np.load(file, mmap_mode="r", allow_pickle=False)
         model.n_users, model.n_items = meta["n_users"], meta["n_items"]
         model.seen = _csr_from_arrays("seen", arrays, (model.n_users, model.n_items))
         model.fallback_scores = arrays["fallback_scores"]
         model.load_state({k[len("state.") :]: v for k, v in arrays.items() if k.startswith("state.")})
         return model
+
+
+MAP_BYTES = 16 * 2**20
+"""Model arrays at least this large are saved as separate ``.npy`` files and memory-mapped on load."""
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
