@@ -221,11 +221,11 @@ class Engine:
         """The home feed from the cache while the user and the catalog did not change, else the pipeline."""
         cacheable = self.feed_cache and bool(user_id) and depth <= CACHE_DEPTH
         key, stamp = (dep.version, user_id), (self.overlay.seq, live[-1].event_id if live else "")
-        if cacheable and (hit := self.cache.get(key, stamp)) is not None:
+        if cacheable and (hit := self.cache.get(key, stamp, dep, depth)) is not None:
             return Proposal(hit.items, hit.scores, hit.sources, hit.shares, hit.notes + ["served from the feed cache"])
         proposal = self.proposal(dep, dep.pipeline.recommend([ctx], CACHE_DEPTH if cacheable else depth)[0], "home")
         if cacheable:
-            self.cache.put(key, stamp, proposal)
+            self.cache.put(key, stamp, proposal, dep)
         return proposal
 
     def _text_neighbours(self, dep: Deployed, item_id: str, depth: int) -> Proposal:

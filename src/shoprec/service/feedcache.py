@@ -12,7 +12,8 @@ loads, and serves it while it is valid:
 - the entry is younger than ``ttl`` seconds (trending windows move).
 
 A miss runs the pipeline and stores the result. Request filters, other feeds and item feeds are
-not cached.
+not cached. Entries are packed into numpy arrays (:class:`Packed`, about 1 KB per user instead of
+some 20 KB of Python lists and dicts), so a worker holds every user of a large shop.
 """
 
 from __future__ import annotations
@@ -42,26 +43,73 @@ class Proposal:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Packed:
+    """A :class:`Proposal` of trained items in arrays: item indices of the version, scores, the
+    winning source as an index into ``names`` and the shares as an (items, names) matrix."""
+
+    items: np.ndarray  # int32
+    scores: np.ndarray  # float64 (as served)
+    winner: np.ndarray  # int8 into names
+    shares: np.ndarray  # float32 (n, len(names)); 0 = no share
+    names: tuple[str, ...]
+    notes: tuple[str, ...]
+
+    @classmethod
+    def pack(cls, proposal: Proposal, item_indices) -> Packed:
+        names = tuple(dict.fromkeys([*proposal.sources, *(n for s in proposal.shares for n in s)]))
+        column = {n: j for j, n in enumerate(names)}
+        shares = np.zeros((len(proposal.items), len(names)), dtype=np.float32)
+        for r, row in enumerate(proposal.shares):
+            for name, value in row.items():
+                shares[r, column[name]] = value
+        return cls(
+            np.asarray(item_indices(proposal.items), dtype=np.int32),
+            np.asarray(proposal.scores, dtype=np.float64),
+            np.array([column[n] for n in proposal.sources], dtype=np.int8),
+            shares,
+            names,
+            tuple(proposal.notes),
+        )
+
+    def unpack(self, item_ids: np.ndarray, limit: int | None = None) -> Proposal:
+        """The proposal again, its first ``limit`` items (without stage timings: a hit ran no stages)."""
+        rows = self.shares[:limit].tolist()
+        shares = [{n: round(v, 4) for n, v in zip(self.names, row, strict=True) if v > 0} for row in rows]
+        return Proposal(
+            item_ids[self.items[:limit]].tolist(),
+            self.scores[:limit].tolist(),
+            [self.names[w] for w in self.winner[:limit].tolist()],
+            shares,
+            list(self.notes),
+        )
+
+
 class FeedCache:
     def __init__(self, capacity: int = 300_000, ttl: float = 600.0) -> None:
         self.capacity, self.ttl = capacity, ttl
-        self._entries: OrderedDict[tuple, tuple[tuple, float, Proposal]] = OrderedDict()
+        self._entries: OrderedDict[tuple, tuple[tuple, float, Packed]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
         self.warming: dict[str, dict] = {}
 
-    def get(self, key: tuple, stamp: tuple) -> Proposal | None:
+    def get(self, key: tuple, stamp: tuple, dep, limit: int | None = None) -> Proposal | None:
+        """The entry for ``key`` (version, user id), its first ``limit`` items, if it is still valid
+        for ``stamp``."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or entry[0] != stamp or time.monotonic() - entry[1] > self.ttl:
                 self.misses += 1
                 return None
             self.hits += 1
-            return entry[2]
+        return entry[2].unpack(dep.info.item_id, limit)
 
-    def put(self, key: tuple, stamp: tuple, proposal: Proposal) -> None:
+    def put(self, key: tuple, stamp: tuple, proposal: Proposal, dep) -> None:
+        packed = Packed.pack(proposal, dep.item_indices)
+        if (packed.items < 0).any():
+            return  # only trained items can be packed; such a list is simply not cached
         with self._lock:
-            self._entries[key] = (stamp, time.monotonic(), proposal)
+            self._entries[key] = (stamp, time.monotonic(), packed)
             self._entries.move_to_end(key)
             while len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)
@@ -95,7 +143,7 @@ class FeedCache:
                     dep.dataset, np.arange(start, min(start + batch, len(users))), now=int(engine.now(dep))
                 )
                 for ctx, rec in zip(contexts, dep.pipeline.recommend(contexts, DEPTH), strict=True):
-                    self.put((dep.version, str(users[ctx.user])), stamp, engine.proposal(dep, rec, "home"))
+                    self.put((dep.version, str(users[ctx.user])), stamp, engine.proposal(dep, rec, "home"), dep)
                 state["done"] = min(start + batch, len(users))
                 time.sleep(0)  # let request threads run between batches
         except Exception as err:  # noqa: BLE001 - a failed warm-up only means more misses
