@@ -9,6 +9,9 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -41,6 +44,22 @@ def copy_version(version: Path, root: Path, name: str = "v0001") -> Path:
     manifest["version"] = name
     (staging / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return staging.rename(root / name)
+
+
+@contextmanager
+def postgres_schema(base_url: str, prefix: str = "t") -> Iterator[str]:
+    """A URL whose connections use a new, empty PostgreSQL schema of their own, dropped afterwards."""
+    import psycopg
+    from psycopg import sql
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    try:
+        yield f"{base_url}{'&' if '?' in base_url else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(base_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
 def free_port() -> int:

@@ -24,8 +24,7 @@ import httpx
 import psycopg
 import pytest
 import redis
-from helpers import Server, copy_version
-from psycopg import sql
+from helpers import Server, copy_version, postgres_schema
 
 from shoprec.service.auth import create_key
 from shoprec.service.store import open_store
@@ -64,15 +63,8 @@ def store_url(request: pytest.FixtureRequest, models_dir: Path) -> Iterator[str]
     if request.param == "sqlite":
         yield f"sqlite:///{models_dir / 'shoprec.db'}"
         return
-    base = request.getfixturevalue("postgres_url")
-    schema = f"rel_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+    with postgres_schema(request.getfixturevalue("postgres_url"), "rel") as url:
+        yield url
 
 
 def rows_per_event_id(url: str) -> Counter:
