@@ -112,6 +112,8 @@ class Server:
         self, models: Path, workers: int, store: str | None, port: int = 18400, feed_cache: bool = True
     ) -> None:
         self.models, self.workers, self.port, self.feed_cache = models, workers, port, feed_cache
+        self.warm_up: dict = {}
+        """One worker's feed-cache warm-up: users and seconds."""
         self.url = f"http://127.0.0.1:{port}"
         self.cmd = [
             sys.executable,
@@ -155,6 +157,8 @@ class Server:
             # in a row, since each comes from whichever worker took the connection.
             warming = answer.json().get("feed_cache", {}).get("warming", {}) if answer.status_code == 200 else {}
             warm = not self.feed_cache or (warming and all(w["finished"] for w in warming.values()))
+            if warm and warming:
+                self.warm_up = next(iter(warming.values()))
             ready = ready + 1 if answer.status_code == 200 and warm else 0
             time.sleep(0.2 if ready else 1.0)
         if ready < 3 * self.workers:
@@ -170,12 +174,14 @@ class Server:
         cmdlines = {int(p): Path(f"/proc/{p}/cmdline").read_bytes() for p in out}
         return [p for p, cmd in cmdlines.items() if b"resource_tracker" not in cmd]
 
-    def memory_mb(self) -> list[float]:
+    def memory_mb(self) -> list[str]:
+        """Per worker: resident memory and its proportional share (PSS counts pages shared with the
+        other workers, such as memory-mapped model arrays, once in all), as "RSS / PSS" MB."""
         sizes = []
         for pid in self.worker_pids():
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    sizes.append(round(int(line.split()[1]) / 1024, 1))
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+            kb = {line.split(":")[0]: int(line.split()[1]) for line in rollup if line.split(":")[0] in ("Rss", "Pss")}
+            sizes.append(f"{kb['Rss'] / 1024:.0f} / {kb['Pss'] / 1024:.0f}")
         return sizes
 
     def __exit__(self, *exc) -> None:
@@ -187,11 +193,19 @@ class Server:
         self.log.close()
 
 
-def key_for(models: Path, store: str | None) -> str:
+def fresh_sqlite(path: Path) -> str:
+    """The URL of a new, empty SQLite store at ``path`` (an earlier file and its WAL are removed), so
+    that no run sees the events of another: recommendation runs measure users without live events."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return f"sqlite:///{path}"
+
+
+def key_for(store: str) -> str:
     from shoprec.service.auth import create_key
     from shoprec.service.store import open_store
 
-    db = open_store(store or f"sqlite:///{models / 'shoprec.db'}")
+    db = open_store(store)
     try:
         return create_key(db, ["write"], rate_per_minute=10_000_000)
     finally:
@@ -212,8 +226,9 @@ def recommend_runs(run: str, models: Path, work: Path, quick: bool) -> list[dict
     rows = []
     seconds, warmup = ("5", "1") if quick else ("20", "3")
     for workers, feed_cache in ((1, True), (1, False), (2, True), (2, False)):
-        key = key_for(models, None)
-        with Server(models, workers, None, feed_cache=feed_cache) as server:
+        store = fresh_sqlite(work / run / "recommend.db")
+        key = key_for(store)
+        with Server(models, workers, store, feed_cache=feed_cache) as server:
             url = f"{server.url}/v1/users/{{user}}/recommendations?k=10"
             common = [
                 "--get",
@@ -229,7 +244,13 @@ def recommend_runs(run: str, models: Path, work: Path, quick: bool) -> list[dict
             ]
             for rate in (500, 0):
                 result = load([*common, "--rate", str(rate), "--connections", "32"], work / "load.json")
-                result.update(run=run, workers=workers, feed_cache=feed_cache, memory_mb=server.memory_mb())
+                result.update(
+                    run=run,
+                    workers=workers,
+                    feed_cache=feed_cache,
+                    memory_mb=server.memory_mb(),
+                    warm_up=server.warm_up,
+                )
                 rows.append(result)
                 print(
                     f"[{run}] workers={workers} cache={feed_cache} rate={rate or 'max'}: p50 {result['p50_ms']} ms, "
@@ -245,13 +266,16 @@ def ingest_runs(models: Path, work: Path, run: str, quick: bool) -> list[dict]:
 
     rows = []
     seconds = "5" if quick else "10"
-    for label, store in (("sqlite", None), ("postgresql", PG_URL)):
-        if store:
-            _reset_pg()
-        key = key_for(models, store)
+    for label in ("sqlite", "postgresql"):
         for workers in (1, 2):
+            if label == "sqlite":
+                store = fresh_sqlite(work / run / "ingest.db")
+            else:
+                store = PG_URL
+                _reset_pg()
+            key = key_for(store)
             with Server(models, workers, store) as server:
-                db = open_store(store or f"sqlite:///{models / 'shoprec.db'}")
+                db = open_store(store)
                 before = db.count_events()
                 common = [
                     "--users",
@@ -307,14 +331,14 @@ def table(record: dict) -> str:
         "*pipeline*: `SHOPREC_FEED_CACHE=0`, every request runs recall, ranking and rules:",
         "",
         "| catalogue | workers | feeds | offered | achieved/s | p50 ms | p99 ms | non-2xx | timeouts "
-        "| RSS per worker MB |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| RSS / PSS per worker MB | cache warm-up |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in record["recommend"]:
         lines.append(
             f"| {r['run']} | {r['workers']} | {'cached' if r.get('feed_cache', True) else 'pipeline'} | "
             f"{r['target_rate'] or 'max'} | {r['achieved_rate']:.0f} | {r['p50_ms']} | {r['p99_ms']} | "
-            f"{_bad(r)} | {r['timeouts']} | {', '.join(map(str, r['memory_mb']))} |"
+            f"{_bad(r)} | {r['timeouts']} | {'; '.join(map(str, r['memory_mb']))} | {_warm(r)} |"
         )
     lines += [
         "",
@@ -333,6 +357,11 @@ def table(record: dict) -> str:
             f"{'' if not check else f'{check[0]} / {check[1]}'} |"
         )
     return "\n".join(lines)
+
+
+def _warm(result: dict) -> str:
+    warm = result.get("warm_up") or {}
+    return f"{warm['users']:,} users, {warm['seconds']} s" if warm else ""
 
 
 def _bad(result: dict) -> int:
