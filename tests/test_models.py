@@ -316,3 +316,30 @@ def test_als_item_factors_solve_the_weighted_least_squares_with_confidence_1_plu
         a = x.T @ (conf[:, None] * x) + reg * np.eye(3)
         expected = np.linalg.solve(a, x.T @ (conf * pref[:, i]))
         np.testing.assert_allclose(model.item_factors[i], expected, rtol=2e-3, atol=1e-5)
+
+
+def test_each_builtin_module_registers_exactly_the_names_listed_for_it():
+    import importlib
+
+    from shoprec.models import registry
+
+    for module in set(registry.BUILTIN.values()):
+        importlib.import_module(module)
+        listed = {name for name, where in registry.BUILTIN.items() if where == module}
+        registered = {name for name, cls in registry._REGISTRY.items() if cls.__module__ == module}
+        assert listed == registered, module
+
+
+def test_serving_ease_does_not_import_torch(tmp_path, checkerboard):
+    """Built-in models load on demand: a process that only loads EASE never imports PyTorch."""
+    import subprocess
+    import sys
+
+    folder = fit("ease", checkerboard).save(tmp_path / "ease")
+    script = (
+        "import sys; from shoprec.models import Recommender, model_names; "
+        f"Recommender.load({str(folder)!r}).recommend([0], k=3); model_names(); "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -1,7 +1,12 @@
-"""Model name -> class. Swapping a model is a lookup here, nothing more."""
+"""Model name -> class. Swapping a model is a lookup here, nothing more.
+
+Built-in models are imported when first asked for, so a process that serves EASE or ALS never
+imports PyTorch (about 180 MB of resident memory per API worker, and seconds of start-up).
+"""
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
 from shoprec.errors import ModelError
@@ -17,19 +22,29 @@ def register(cls: type) -> type:
     return cls
 
 
-def _load_builtin() -> None:
-    import shoprec.models.builtin  # noqa: F401  (registers the built-in models)
+BUILTIN = {
+    "als": "shoprec.models.als",
+    "content": "shoprec.models.content",
+    "ease": "shoprec.models.ease",
+    "gru4rec": "shoprec.models.sequential",
+    "itemknn": "shoprec.models.itemknn",
+    "lightgcn": "shoprec.models.lightgcn",
+    "popularity": "shoprec.models.popularity",
+    "sasrec": "shoprec.models.sequential",
+    "trending": "shoprec.models.popularity",
+}
+"""Built-in model name -> the module that registers it."""
 
 
 def model_names() -> list[str]:
-    _load_builtin()
-    return sorted(_REGISTRY)
+    return sorted(set(_REGISTRY) | set(BUILTIN))
 
 
 def get_model_class(name: str) -> type:
-    _load_builtin()
+    if name not in _REGISTRY and name in BUILTIN:
+        import_module(BUILTIN[name])
     if name not in _REGISTRY:
-        raise ModelError(f"unknown model {name!r}; available: {', '.join(sorted(_REGISTRY))}")
+        raise ModelError(f"unknown model {name!r}; available: {', '.join(model_names())}")
     return _REGISTRY[name]
 
 
