@@ -64,8 +64,8 @@ class VersionManager:
         self.models_dir, self.store, self.poll_seconds = Path(models_dir), store, poll_seconds
         self.loaded: dict[str, Deployed] = {}
         self.plan: dict = {}
-        self.load_errors: dict[str, str] = {}
-        self._failed_at: dict[str, float] = {}
+        self._failed: dict[str, tuple[float, str]] = {}
+        """Version -> (monotonic time of the failed load, what failed)."""
         self.swaps = 0
         self.on_load = None
         """Called with each newly loaded :class:`Deployed` once it serves (the engine warms its cache)."""
@@ -113,9 +113,8 @@ class VersionManager:
         """Load what the plan wants and is not loaded, then swap; ``wait=False`` loads in the background."""
         plan, wanted = self.wanted()
         now = time.monotonic()
-        missing = [
-            v for v in wanted if v not in self.loaded and now - self._failed_at.get(v, -RETRY_SECONDS) >= RETRY_SECONDS
-        ]
+        waiting = [v for v, (failed_at, _) in self._failed.items() if now - failed_at < RETRY_SECONDS]
+        missing = [v for v in wanted if v not in self.loaded and v not in waiting]
         if not missing:
             if plan != self.plan or set(self.loaded) != set(wanted):
                 self._swap(plan, wanted, {})
@@ -143,12 +142,10 @@ class VersionManager:
                 try:
                     fresh[version] = load_version(self.models_dir / version)
                 except Exception as err:  # noqa: BLE001 - a broken version must not take the service down
-                    self.load_errors[version] = f"{type(err).__name__}: {err}"
-                    self._failed_at[version] = time.monotonic()
+                    self._failed[version] = (time.monotonic(), f"{type(err).__name__}: {err}")
                     log.error("loading model %s failed: %s", version, err)
                     continue
-                self.load_errors.pop(version, None)
-                self._failed_at.pop(version, None)
+                self._failed.pop(version, None)
                 log.info("loaded model %s in %.1f s", version, time.perf_counter() - began)
             self._swap(plan, wanted, fresh)
 
@@ -169,10 +166,14 @@ class VersionManager:
         self.forget_failures()
         return plan
 
+    @property
+    def load_errors(self) -> dict[str, str]:
+        """Versions that failed to load, with what failed."""
+        return {version: error for version, (_, error) in self._failed.items()}
+
     def forget_failures(self) -> None:
         """Let versions that failed to load be tried again on the next refresh."""
-        self.load_errors.clear()
-        self._failed_at.clear()
+        self._failed.clear()
         self._checked = 0.0
 
     def status(self) -> dict:
