@@ -14,9 +14,9 @@ import scipy.sparse as sp
 from shoprec.data.demo import PRESETS, DemoShop, generate_demo_shop, generate_preset
 from shoprec.data.demo.words import LEAVES
 from shoprec.data.io import load_folder
+from shoprec.timeunits import DAY
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
-DAY = 86_400
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ from shoprec.data.frames import dataset_from_frames
 from shoprec.errors import DataError, ModelError
 from shoprec.text.encoders import Encoder
 from shoprec.text.profiles import UserProfiles
+from shoprec.timeunits import DAY
 
-DAY = 86_400
 T0 = 1_700_000_000
 CATEGORIES = {
     "m": "Home & Kitchen > Kitchen > Mugs",

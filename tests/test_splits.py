@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from shoprec.errors import DataError
 from shoprec.eval import event_roles, leave_last_out, temporal_split
-from shoprec.eval.splits import DAY, TEST, TRAIN, VALID
+from shoprec.eval.splits import TEST, TRAIN, VALID
+from shoprec.timeunits import DAY
 from tinydata import make_dataset
 
 PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -27,8 +27,8 @@ import scipy.sparse as sp
 from shoprec.data.dataset import Dataset
 from shoprec.data.schema import EVENT_TYPES
 from shoprec.errors import DataError
+from shoprec.timeunits import DAY
 
-DAY = 86_400
 TRAIN, VALID, TEST = 0, 1, 2
 """Roles of an event in :func:`event_roles`."""
 

@@ -44,6 +44,7 @@ import scipy.sparse as sp
 
 from shoprec.data.dataset import Dataset
 from shoprec.errors import ModelError
+from shoprec.timeunits import DAY
 
 EDGE_TYPES = ("co_basket", "consecutive", "text")
 """Edge types an :class:`ItemGraph` can hold, each kept as its own matrix."""
@@ -291,7 +292,7 @@ def _transition_counts(dataset: Dataset, max_gap_days: float | None, info: dict)
     users, items, times = users[step], items[step], times[step]
     linked = users[1:] == users[:-1]
     if max_gap_days is not None:
-        near = (times[1:] - times[:-1]) <= max_gap_days * 86_400
+        near = (times[1:] - times[:-1]) <= max_gap_days * DAY
         info["transitions_beyond_gap"] = int((linked & ~near).sum())
         linked &= near
     a, b = items[:-1][linked], items[1:][linked]

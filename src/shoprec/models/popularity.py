@@ -9,8 +9,7 @@ import numpy as np
 from shoprec.data.dataset import Dataset
 from shoprec.models.base import Recommender
 from shoprec.models.registry import register
-
-DAY = 86_400
+from shoprec.timeunits import DAY
 
 
 @dataclass

@@ -23,8 +23,8 @@ from shoprec.pipeline.base import Resources
 from shoprec.pipeline.candidates import Candidates
 from shoprec.pipeline.context import UserContext
 from shoprec.pipeline.windows import WindowCounts
+from shoprec.timeunits import DAY
 
-DAY = 86_400
 PAIR_FEATURES = (
     "n_sources",
     "text_sim",

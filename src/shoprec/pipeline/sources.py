@@ -22,8 +22,7 @@ from shoprec.models.itemknn import cosine_similarity
 from shoprec.pipeline.base import Resources, Source
 from shoprec.pipeline.context import UserContext
 from shoprec.pipeline.windows import WindowCounts
-
-DAY = 86_400
+from shoprec.timeunits import DAY
 
 
 def _rows_top_k(rows: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:

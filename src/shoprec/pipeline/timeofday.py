@@ -35,6 +35,7 @@ from scipy.stats import chi2_contingency
 from shoprec.data.dataset import Dataset
 from shoprec.data.schema import EVENT_TYPES
 from shoprec.errors import ConfigError, DataError, ModelError
+from shoprec.timeunits import DAY
 
 HOUR_BUCKETS = ("night", "morning", "afternoon", "evening")
 """Six-hour buckets of shop time: [0, 6), [6, 12), [12, 18), [18, 24)."""
@@ -48,7 +49,6 @@ mix of a bucket differs from the overall mix by a few percent, too little to be 
 MIN_EXPECTED = 5.0
 """Cochran's rule for the chi-square approximation: categories whose expected count in some bucket
 falls below this are pooled into one row for the test (their prior is still estimated, smoothed)."""
-DAY = 86_400
 
 
 @dataclass

@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from shoprec.data.dataset import Dataset
-
-DAY = 86_400
+from shoprec.timeunits import DAY
 
 
 class WindowCounts:

@@ -29,8 +29,8 @@ from shoprec.data.report import IngestReport
 from shoprec.data.schema import DEFAULT_EVENT_WEIGHTS, EVENT_TYPES, INTERACTIONS
 from shoprec.data.validate import clean_table
 from shoprec.errors import DataError, ModelError
+from shoprec.timeunits import DAY
 
-DAY = 86_400
 PURCHASE = EVENT_TYPES.index("purchase")
 FORMAT_VERSION = 1
 

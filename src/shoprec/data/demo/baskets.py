@@ -11,9 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from shoprec.data.demo.behaviour import CART, PURCHASE, VIEW, Events, consumable_mask
-from shoprec.data.demo.catalog import DAY, Catalog
+from shoprec.data.demo.catalog import Catalog
 from shoprec.data.demo.phrases import COMPLEMENTS
 from shoprec.data.demo.words import LEAVES
+from shoprec.timeunits import DAY
 
 COMPLEMENT_P = 0.6
 """Chance that each other member of a group joins an order holding one member."""

@@ -12,9 +12,10 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from shoprec.data.demo.catalog import DAY, Catalog
+from shoprec.data.demo.catalog import Catalog
 from shoprec.data.demo.users import Users
 from shoprec.data.demo.words import LEAVES
+from shoprec.timeunits import DAY
 
 VIEW, CLICK, CART, PURCHASE = 0, 1, 2, 3
 EVENT_NAMES = np.array(["view", "click", "cart", "purchase"], dtype=object)

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from shoprec.data.demo.words import ADJECTIVES, BRANDS, COLOURS, LEAVES, TOPS, USES, Leaf
+from shoprec.timeunits import DAY
 
-DAY = 86_400
 ZH_SHARE = 0.25
 """Share of products listed in Chinese."""
 NEW_SHARE = 0.06

@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 
 from shoprec.data.demo.behaviour import PURCHASE, Events, Sessions
-from shoprec.data.demo.catalog import DAY, Catalog
+from shoprec.data.demo.catalog import Catalog
 from shoprec.data.demo.phrases import REVIEWS
 from shoprec.data.demo.users import Users
 from shoprec.data.demo.words import ADJECTIVES, COLOURS, LEAVES
+from shoprec.timeunits import DAY
 
 TYPO_SHARE = 0.12
 """Share of English queries with one typo (Chinese: half as many, a dropped character)."""

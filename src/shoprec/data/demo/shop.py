@@ -27,7 +27,7 @@ from shoprec.data.demo.baskets import (
     plan_complements,
 )
 from shoprec.data.demo.behaviour import EVENT_NAMES, PURCHASE, STICKINESS, Events, simulate_browsing
-from shoprec.data.demo.catalog import BANDS, DAY, NEW_DAYS, Catalog, build_catalog
+from shoprec.data.demo.catalog import BANDS, NEW_DAYS, Catalog, build_catalog
 from shoprec.data.demo.logs import review_log, search_log
 from shoprec.data.demo.twins import plant_twins
 from shoprec.data.demo.users import Users, build_users
@@ -35,6 +35,7 @@ from shoprec.data.demo.words import LEAVES
 from shoprec.data.frames import dataset_from_frames
 from shoprec.data.io import write_folder
 from shoprec.data.report import IngestReport
+from shoprec.timeunits import DAY
 
 END = 1_751_241_600
 """The period ends at 2025-06-30 00:00 UTC, fixed so a seed always gives the same shop."""
