@@ -17,7 +17,8 @@ import pyarrow.parquet as pq
 
 from shoprec.data.adapters.bundlerec import load_bundlerec
 from shoprec.data.adapters.download import DATASETS, DEFAULT_URL, download_online_retail
-from shoprec.data.adapters.online_retail import is_online_retail, load_online_retail, xlsx_columns
+from shoprec.data.adapters.online_retail import load_online_retail
+from shoprec.data.adapters.retail_files import is_online_retail, xlsx_columns
 from shoprec.data.adapters.s3rec import load_s3rec
 from shoprec.data.dataset import Dataset
 from shoprec.data.io import load_folder
@@ -27,7 +28,8 @@ FORMATS: dict[str, str] = {
     "auto": "detect the format from the path (the default)",
     "folder": "a folder of items.* and interactions.* (+ reviews.*, queries.*) in CSV, TSV, Parquet or JSON Lines",
     "saved": "a folder written by Dataset.save (has schema.json)",
-    "online-retail": "UCI Online Retail transactions (.xlsx, .csv or .parquet); invoices become baskets",
+    "online-retail": "UCI Online Retail or Online Retail II transactions (.xlsx with every sheet read, or one with "
+    "--sheet; .csv or .parquet); invoices become baskets",
     "s3rec": "S3-Rec text file (.txt), one line per user: 'user item item ...' oldest first",
     "bundlerec": "BundleRec folder (item_titles.csv, session_item.csv, ...): each session is a basket",
 }

@@ -1,4 +1,7 @@
-"""The UCI "Online Retail" transactions (a UK gift shop, 2010-12 to 2011-12) as a shoprec Dataset.
+"""The UCI "Online Retail" transactions (a UK gift shop) as a shoprec Dataset, from either release:
+Online Retail (2010-12 to 2011-12) or Online Retail II (2009-12 to 2011-12, one sheet per year);
+see :mod:`shoprec.data.adapters.retail_files` for the two layouts. Column names below are the first
+release's; Online Retail II calls them ``Invoice``, ``Price`` and ``Customer ID``.
 
 Each invoice is a basket: ``session_id`` is the ``InvoiceNo``, every invoice line is one
 ``purchase`` event with ``quantity = Quantity`` and ``value = Quantity * UnitPrice`` (the line's
@@ -6,13 +9,16 @@ revenue in GBP; the unit price itself is the item's ``price`` in the catalog). R
 purchases are dropped and counted in the report, first matching reason wins:
 
 1. cells needed for an event are empty (InvoiceNo, StockCode, Quantity, InvoiceDate, UnitPrice);
-2. cancellations (``InvoiceNo`` starting with ``C``);
-3. returns and stock adjustments (``Quantity <= 0`` on a normal invoice);
-4. guests without a ``CustomerID`` (with ``guests="drop"``; ``guests="invoice"`` keeps each guest
+2. copies of an invoice already read: a run of an invoice's lines that repeats an earlier run of
+   the same invoice line for line (Online Retail II's two sheets both hold 2010-12-01 to 2010-12-09);
+3. cancellations (``InvoiceNo`` starting with ``C``);
+4. returns and stock adjustments (``Quantity <= 0`` on a normal invoice);
+5. guests without a ``CustomerID`` (with ``guests="drop"``; ``guests="invoice"`` keeps each guest
    invoice as its own anonymous user ``guest:<InvoiceNo>``);
-5. non-product stock codes (postage, carriage, fees, discounts, manual entries, samples, gift
-   vouchers): product codes start with a digit (``85123A``), these do not (``POST``, ``C2``);
-6. unit prices at or below ``min_price`` (free samples, write-offs).
+6. non-product stock codes (postage, carriage, fees, discounts, manual entries, samples, gift
+   vouchers, bad-debt adjustments): product codes start with a digit (``85123A``), these do not
+   (``POST``, ``C2``, ``B``);
+7. unit prices at or below ``min_price`` (free samples, write-offs).
 
 >>> ds = load_online_retail("Online Retail.xlsx")      # doctest: +SKIP
 >>> print("\\n".join(ds.report.lines()))                 # doctest: +SKIP
@@ -24,106 +30,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
+from shoprec.data.adapters.retail_files import FIRST_RELEASE, Layout, RetailRows, read_online_retail
 from shoprec.data.dataset import Dataset
 from shoprec.data.frames import dataset_from_frames
-from shoprec.data.io import read_table
 from shoprec.data.report import IngestReport
 from shoprec.data.schema import INTERACTIONS
 from shoprec.data.validate import drop_unusable, parse_float, parse_time
 from shoprec.errors import DataError, ShoprecError
 
-REQUIRED_COLUMNS: tuple[str, ...] = ("InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID")
-"""Columns every Online Retail file must have."""
-OPTIONAL_COLUMNS: tuple[str, ...] = ("Description", "Country")
-"""Columns used when present: item titles and the country mix of each item's buyers."""
 PRODUCT_CODE = r"^\d"
 """Stock codes of real products start with a digit (``85123A``, ``15056BL``); service codes do not."""
 GUEST_MODES = ("drop", "invoice")
-
-
-def check_columns(columns: list[str] | pd.Index, file: str) -> None:
-    """Raise a :class:`DataError` naming the first missing Online Retail column."""
-    present = {str(c).strip() for c in columns}
-    missing = [c for c in REQUIRED_COLUMNS if c not in present]
-    if missing:
-        found = ", ".join(str(c) for c in list(columns)[:12]) or "none"
-        raise DataError(
-            f"missing Online Retail column '{missing[0]}' (columns found: {found})",
-            file=file,
-            column=missing[0],
-            fix=f"An Online Retail file needs columns {', '.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}",
-        )
-
-
-def is_online_retail(columns: list[str] | pd.Index) -> bool:
-    """Whether a header holds every required Online Retail column (for format detection)."""
-    present = {str(c).strip() for c in columns}
-    return all(c in present for c in REQUIRED_COLUMNS)
-
-
-def _workbook_error(path: Path | str, err: Exception) -> DataError:
-    return DataError(
-        f"cannot read the file as an Excel workbook: {str(err)[:200]}",
-        file=str(path),
-        fix="Check that the file is a complete .xlsx workbook",
-    )
-
-
-def _open_workbook(path: str | Path):  # -> openpyxl.Workbook (imported lazily: it is slow to import)
-    import openpyxl
-
-    try:
-        return openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as err:  # openpyxl raises zip, XML and key errors for broken files
-        raise _workbook_error(path, err) from None
-
-
-def xlsx_columns(path: str | Path) -> list[str]:
-    """Header row of the first sheet of an Excel workbook, read without loading the rows."""
-    book = _open_workbook(path)
-    try:
-        header = next(book.worksheets[0].iter_rows(max_row=1, values_only=True), ())
-    except Exception as err:
-        raise _workbook_error(path, err) from None
-    finally:
-        book.close()
-    return [str(c).strip() for c in header if c is not None]
-
-
-def read_xlsx(path: str | Path, progress: bool = True) -> pd.DataFrame:
-    """First sheet of an Excel workbook as a DataFrame (openpyxl, streamed with a progress bar)."""
-    path = Path(path)
-    book = _open_workbook(path)
-    try:
-        sheet = book.worksheets[0]
-        rows = sheet.iter_rows(values_only=True)
-        header = next(rows, None)
-        total = max(0, (sheet.max_row or 1) - 1) or None
-        data = list(tqdm(rows, total=total, desc=f"reading {path.name}", unit=" rows", disable=not progress))
-    except Exception as err:
-        raise _workbook_error(path, err) from None
-    finally:
-        book.close()
-    if header is None:
-        raise DataError("the workbook's first sheet is empty", file=str(path), fix="Put the header in row 1")
-    names = [str(c).strip() if c is not None else f"column_{i + 1}" for i, c in enumerate(header)]
-    return pd.DataFrame.from_records(data, columns=names)
-
-
-def read_online_retail(path: str | Path, progress: bool = True) -> pd.DataFrame:
-    """The raw rows of an Online Retail file (.xlsx, .csv, .tsv or .parquet), columns checked."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError("file not found", file=str(path), fix="Check the path, or run 'shoprec datasets download'")
-    excel = path.suffix.lower() in (".xlsx", ".xlsm")
-    raw = read_xlsx(path, progress=progress) if excel else read_table(path)
-    raw.columns = [str(c).strip() for c in raw.columns]
-    check_columns(raw.columns, str(path))
-    if len(raw) == 0:
-        raise DataError("the file has a header but no rows", file=str(path), fix="Export the transactions too")
-    return raw
 
 
 def _scalar_id(value: object) -> str:
@@ -175,45 +93,80 @@ def _invoice_seconds(values: pd.Series, source: str) -> pd.Series:
     return seconds.astype("Int64")
 
 
-def parse_rows(raw: pd.DataFrame, source: str) -> pd.DataFrame:
-    """Typed columns from raw rows; text that is not a number or a time is a DataError naming its row."""
+def parse_rows(rows: RetailRows, source: str) -> pd.DataFrame:
+    """Typed columns from raw rows; text that is not a number or a time is a DataError naming its row
+    (and its sheet, in a workbook of several), with the column named as the file names it."""
+    raw, layout = rows.frame, rows.layout
     try:
         frame = pd.DataFrame(
             {
                 "invoice": _id_text(raw["InvoiceNo"]).str.upper(),
                 "item_id": _id_text(raw["StockCode"]).str.upper().str.replace(r"\s+", " ", regex=True),
                 "quantity": parse_float(raw["Quantity"], "Quantity", INTERACTIONS, source),
-                "price": parse_float(raw["UnitPrice"], "UnitPrice", INTERACTIONS, source),
+                "price": parse_float(raw["UnitPrice"], layout.price, INTERACTIONS, source),
                 "timestamp": _invoice_seconds(raw["InvoiceDate"], source),
                 "customer": _customer_ids(raw["CustomerID"]),
             }
         )
     except DataError as err:
-        if err.row is None or not source.lower().endswith((".csv", ".tsv", ".csv.gz", ".tsv.gz")):
-            raise
-        raise DataError(
-            err.problem, file=err.file, row=err.row, column=err.column, fix=err.fix, line_offset=1
-        ) from None
+        raise _in_sheet(err, rows, source) from None
     for column, name in (("description", "Description"), ("country", "Country")):
         text = raw[name].astype("string").str.strip() if name in raw.columns else pd.Series("", index=raw.index)
         frame[column] = text.fillna("").astype("string")
     frame["position"] = np.arange(len(frame), dtype=np.float64)
+    frame["part"] = rows.part()
     return frame
 
 
-def _drop_reasons(frame: pd.DataFrame, guests: str, min_price: float) -> dict[str, pd.Series]:
-    """Masks of rows that are not product purchases, in the order they are counted."""
+def _in_sheet(err: DataError, rows: RetailRows, source: str) -> DataError:
+    """A parse error pinned to the file's own row: the line in a CSV, the sheet and row in a workbook."""
+    if err.row is None:
+        return err
+    if source.lower().endswith((".csv", ".tsv", ".csv.gz", ".tsv.gz")):
+        return DataError(err.problem, file=err.file, row=err.row, column=err.column, fix=err.fix, line_offset=1)
+    sheet, row = rows.locate(err.row)
+    if sheet is None or len(rows.sheets) == 1:
+        return err
+    return DataError(err.problem, file=f"{source}, sheet '{sheet}'", row=row, column=err.column, fix=err.fix)
+
+
+def repeated_invoices(frame: pd.DataFrame) -> pd.Series:
+    """Lines of an invoice that repeat, line for line, an earlier run of the same invoice (a run: the
+    invoice's consecutive lines within one sheet). Online Retail II's two sheets both hold the invoices
+    of 2010-12-01 to 2010-12-09, and so does a CSV or Parquet file made by stacking them."""
+    invoice = frame["invoice"].fillna("")
+    codes, part = invoice.to_numpy(dtype=object), frame["part"].to_numpy()
+    new_run = np.r_[True, (codes[1:] != codes[:-1]) | (part[1:] != part[:-1])]
+    run = np.cumsum(new_run)
+    lines = frame[["item_id", "quantity", "price", "timestamp", "customer"]]
+    hashes = pd.Series(pd.util.hash_pandas_object(lines, index=False).to_numpy(), index=run)
+    signature = hashes.groupby(level=0, sort=False).agg(tuple)
+    first_invoice = invoice.groupby(run, sort=False).first()
+    runs = pd.DataFrame({"invoice": first_invoice.to_numpy(), "lines": signature.to_numpy()})
+    copy = runs.duplicated(["invoice", "lines"]).to_numpy() & (runs["invoice"] != "").to_numpy()
+    return pd.Series(copy[run - 1], index=frame.index)
+
+
+def _drop_reasons(
+    frame: pd.DataFrame, guests: str, min_price: float, layout: Layout = FIRST_RELEASE
+) -> dict[str, pd.Series]:
+    """Masks of rows that are not product purchases, in the order they are counted; each reason
+    names the columns as ``layout`` (the file's release) names them."""
+    invoice, price, customer = layout.invoice, layout.price, layout.customer
     needed = frame[["invoice", "item_id", "quantity", "price", "timestamp"]].isna().any(axis=1)
     reasons = {
-        "empty InvoiceNo, StockCode, Quantity, UnitPrice or InvoiceDate": needed,
-        "cancellation (InvoiceNo starts with C)": frame["invoice"].str.startswith("C").fillna(False).astype(bool),
+        f"empty {invoice}, StockCode, Quantity, {price} or InvoiceDate": needed,
+        "copy of an invoice already read (the same lines again, e.g. where two sheets overlap)": repeated_invoices(
+            frame
+        ),
+        f"cancellation ({invoice} starts with C)": frame["invoice"].str.startswith("C").fillna(False).astype(bool),
         "return or stock adjustment (Quantity <= 0)": (frame["quantity"] <= 0).fillna(False),
     }
     if guests == "drop":
-        reasons["guest without CustomerID (guests='drop')"] = frame["customer"].isna()
+        reasons[f"guest without {customer} (guests='drop')"] = frame["customer"].isna()
     product = frame["item_id"].str.contains(PRODUCT_CODE, regex=True).fillna(False).astype(bool)
     reasons["non-product stock code (postage, fees, discounts, manual entries, samples, vouchers)"] = ~product
-    reasons[f"UnitPrice <= {min_price:g}"] = (frame["price"] <= min_price).fillna(False)
+    reasons[f"{price} <= {min_price:g}"] = (frame["price"] <= min_price).fillna(False)
     return reasons
 
 
@@ -225,21 +178,23 @@ def _mode(frame: pd.DataFrame, column: str) -> pd.Series:
     return counts.drop_duplicates("item_id").set_index("item_id")[column]
 
 
+EVENT_DERIVED: dict[str, str] = {"created_at": "first_event_time", "price": "median_event_price"}
+"""The file has no catalogue: an item's launch time is its first sale and its price the median unit
+price it sold at. Declared as derived (:attr:`Dataset.derived`), so each split recomputes them from
+its training events instead of the whole file (a first sale in the test window is not known before)."""
+
+
 def build_catalog(kept: pd.DataFrame) -> pd.DataFrame:
-    """One row per stock code sold: most frequent description as title, median price, first sale
-    time, and the country mix of its buyers (number of countries, most common country)."""
-    grouped = kept.groupby("item_id", observed=True)
+    """One row per stock code sold: most frequent description as title, and the country mix of its
+    buyers (number of countries, most common country). Price and first sale time are derived from
+    the events by the Dataset (:data:`EVENT_DERIVED`)."""
     items = pd.DataFrame(
-        {
-            "price": grouped["price"].median(),
-            "created_at": grouped["timestamp"].min().astype("int64"),
-            "n_countries": kept["country"].mask(kept["country"] == "").groupby(kept["item_id"]).nunique(),
-        }
+        {"n_countries": kept["country"].mask(kept["country"] == "").groupby(kept["item_id"]).nunique()}
     )
     items["title"] = _mode(kept, "description").reindex(items.index).fillna("").astype("string")
     items["top_country"] = _mode(kept, "country").reindex(items.index).fillna("").astype("string")
     items = items.sort_index().reset_index()
-    return items[["item_id", "title", "price", "created_at", "n_countries", "top_country"]]
+    return items[["item_id", "title", "n_countries", "top_country"]]
 
 
 def _notes(
@@ -250,7 +205,10 @@ def _notes(
         top = ", ".join(f"{code} {n:,}" for code, n in codes.head(8).items())
         report.note(f"non-product stock codes seen (all rows, before other drops): {top}")
     report.note("each invoice is a basket: session_id = InvoiceNo, one 'purchase' event per invoice line")
-    report.note("value = Quantity * UnitPrice (line revenue, GBP); item price = median UnitPrice of its sales")
+    report.note(
+        "value = Quantity * UnitPrice (line revenue, GBP); item price = median UnitPrice of its sales, "
+        "created_at = first sale; both recomputed from the training events of each split"
+    )
     report.note("InvoiceDate has no time zone: read as UTC; invoice lines keep their file order (position)")
     if guests == "invoice":
         n_guest = int(kept["user_id"].str.startswith("guest:").sum())
@@ -261,24 +219,36 @@ def _notes(
         report.note(f"{repeats:,} invoice lines repeat an item already on the same invoice: kept as separate events")
 
 
+def _source_note(report: IngestReport, rows: RetailRows) -> None:
+    """Which release the columns are from, and which sheets were read (rows per sheet)."""
+    where = ", ".join(f"'{name}' ({n:,} rows)" for name, n in rows.sheets)
+    report.note(f"{rows.layout.release} columns" + (f"; sheets read: {where}" if where else ""))
+
+
 def load_online_retail(
     path: str | Path,
     guests: str = "drop",
     min_price: float = 0.0,
     name: str = "online-retail",
     progress: bool = True,
+    sheet: str | None = None,
 ) -> Dataset:
-    """Load the UCI Online Retail file (.xlsx as published, or .csv / .parquet) as a Dataset.
+    """Load a UCI Online Retail file of either release (.xlsx as published, or .csv / .parquet) as a Dataset.
 
     Args:
-        path: the file; columns InvoiceNo, StockCode, Description, Quantity, InvoiceDate,
-            UnitPrice, CustomerID, Country (Description and Country may be absent).
+        path: the file; the first release's columns InvoiceNo, StockCode, Description, Quantity,
+            InvoiceDate, UnitPrice, CustomerID, Country, or Online Retail II's Invoice, StockCode,
+            Description, Quantity, InvoiceDate, Price, Customer ID, Country (Description and Country
+            may be absent).
         guests: ``"drop"`` rows without a CustomerID (counted), or ``"invoice"`` to keep each guest
             invoice as its own user ``guest:<InvoiceNo>``.
         min_price: lines whose UnitPrice is at or below this (GBP) are dropped and counted.
         name: the dataset's name.
-        progress: show a progress bar while reading an Excel file (the published one takes one to two
+        progress: show a progress bar while reading an Excel file (the published ones take one to a few
             minutes to read with openpyxl).
+        sheet: read only this sheet of a workbook (Online Retail II: ``"Year 2009-2010"`` or
+            ``"Year 2010-2011"``); by default every sheet is read and an invoice found in two sheets
+            is kept once (the copy is counted).
 
     >>> ds = load_online_retail("online_retail.parquet")  # doctest: +SKIP
     >>> ds.n_users, ds.n_items                            # doctest: +SKIP
@@ -287,10 +257,11 @@ def load_online_retail(
     if guests not in GUEST_MODES:
         raise ShoprecError(f"guests must be one of {', '.join(GUEST_MODES)}, not {guests!r}")
     source = str(path)
-    raw = read_online_retail(path, progress=progress)
+    raw = read_online_retail(path, sheet=sheet, progress=progress)
     frame = parse_rows(raw, source)
     report = IngestReport()
-    reasons = _drop_reasons(frame, guests, min_price)
+    _source_note(report, raw)
+    reasons = _drop_reasons(frame, guests, min_price, raw.layout)
     kept = drop_unusable(frame, "interactions", reasons, report)
     if len(kept) == 0:
         raise DataError(
@@ -309,9 +280,10 @@ def load_online_retail(
             "session_id": kept["invoice"],
             "quantity": kept["quantity"],
             "position": kept["position"],
+            "price": kept["price"],
         }
     ).reset_index(drop=True)
     _notes(report, frame, reasons, interactions, guests)
-    dataset = dataset_from_frames(build_catalog(kept), interactions, name=name, report=report)
-    report.rows_read["interactions"] = len(raw)  # clean_table counted only the rows that reached it
+    dataset = dataset_from_frames(build_catalog(kept), interactions, name=name, report=report, derived=EVENT_DERIVED)
+    report.rows_read["interactions"] = len(raw.frame)  # clean_table counted only the rows that reached it
     return dataset
