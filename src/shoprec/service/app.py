@@ -27,10 +27,11 @@ from shoprec import __version__
 from shoprec.errors import ConfigError, DataError, ModelError, ShoprecError
 from shoprec.service.ab import VersionManager
 from shoprec.service.auth import AuthError, KeyChecker, RateLimited
-from shoprec.service.engine import Engine, NotFound, UnknownItems
+from shoprec.service.engine import Engine
 from shoprec.service.live import open_live
 from shoprec.service.metrics import Metrics
 from shoprec.service.schemas import Problem
+from shoprec.service.served import NotFound, UnknownItems
 from shoprec.service.settings import ServiceSettings
 from shoprec.service.store import open_store
 from shoprec.service.store.base import StoreError

@@ -25,7 +25,8 @@ from starlette.concurrency import run_in_threadpool
 from shoprec.errors import ConfigError, ShoprecError
 from shoprec.service.app import STATUS
 from shoprec.service.auth import AuthError, RateLimited
-from shoprec.service.engine import Engine, NotFound
+from shoprec.service.engine import Engine
+from shoprec.service.served import NotFound
 from shoprec.service.versions import list_versions, read_manifest
 from shoprec.service.web.layout import BASE, error_page, login_page, user_url
 from shoprec.service.web.overview import BUCKET_SECONDS, Overview, render_overview

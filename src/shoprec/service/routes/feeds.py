@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
 from shoprec.service.deps import EngineDep, ReadKey, Settings
-from shoprec.service.engine import Filters, ServedList
 from shoprec.service.schemas import BundleIn, ListOut
+from shoprec.service.served import Filters, ServedList
 
 router = APIRouter(tags=["recommendations"])
 K = Annotated[int, Query(ge=1, le=1000, description="Items to return (capped by the service's max_k).")]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shoprec.service.engine import ServedList
+from shoprec.service.served import ServedList
 from shoprec.service.web.charts import heatmap_table
 from shoprec.service.web.layout import BASE, empty, esc, item_link, item_url, page, price, rich, table, user_url
 

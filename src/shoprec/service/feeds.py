@@ -1,0 +1,132 @@
+"""Feeds: one list per request for a scenario, a user and an anchor.
+
+A feed is the version's pipeline (home) or scenario result for the user's context, served from the
+feed cache while neither the user nor the catalog changed, filtered by the request and the catalog
+changes since training, with brand-new items blended in by text, and logged as an impression under
+a fresh recommendation id (the key of the feedback loop).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import numpy as np
+
+from shoprec.pipeline.context import UserContext
+from shoprec.pipeline.pipeline import Recommendation
+from shoprec.service.ab import VersionManager
+from shoprec.service.background import BackgroundWriter
+from shoprec.service.catalog import Catalog
+from shoprec.service.feedcache import DEPTH as CACHE_DEPTH
+from shoprec.service.feedcache import FeedCache, Proposal
+from shoprec.service.history import Histories
+from shoprec.service.newitems import Columns, blend_new, query_vector, text_neighbours
+from shoprec.service.served import ITEM_SCENARIOS, Filters, ServedList
+from shoprec.service.store.base import Event, Impression
+from shoprec.service.versions import Deployed
+
+HOME_NEW_SLOTS = 1
+"""At most this many brand-new items (served by text) enter a personal feed."""
+
+
+class Feeds:
+    """Serves and logs feeds over the loaded versions, the users' histories and the catalog."""
+
+    def __init__(
+        self,
+        versions: VersionManager,
+        histories: Histories,
+        catalog: Catalog,
+        impressions: BackgroundWriter,
+        cache: FeedCache,
+        use_cache: bool = True,
+    ) -> None:
+        self.versions, self.histories, self.catalog = versions, histories, catalog
+        self.impressions, self.cache, self.use_cache = impressions, cache, use_cache
+
+    def recommend(
+        self,
+        scenario: str,
+        user_id: str | None = None,
+        item_id: str | None = None,
+        k: int = 10,
+        filters: Filters | None = None,
+        log: bool = True,
+    ) -> ServedList:
+        """One feed for one request; ``log=False`` serves without logging an impression (previews
+        such as the dashboard's, which must not count in online click-through)."""
+        catalog = self.catalog
+        catalog.sync()
+        filters = filters or Filters()
+        dep = self.versions.for_user(user_id)
+        began = time.perf_counter()
+        ctx, live = self.histories.context(dep, user_id)
+        anchor = catalog.anchor(dep, item_id) if scenario in ITEM_SCENARIOS else None
+        depth = k if not filters.active and not catalog.overlay.records else 3 * k + 10
+        if anchor is not None and anchor < 0:  # a new item: its text neighbours are the feed
+            base = text_neighbours(dep, catalog.new(dep), item_id, depth)
+        elif scenario == "home":
+            base = self._home(dep, ctx, live, user_id, depth)
+        else:
+            base = proposal(dep, dep.scenarios.run(scenario, ctx, depth, anchor=anchor), scenario)
+        columns = self._filtered(dep, base, filters)
+        new = catalog.new(dep)
+        query = query_vector(dep, new, ctx, live, anchor, item_id)
+        if query is not None and scenario in ("home", "similar", "new-arrivals"):
+            slots = HOME_NEW_SLOTS if scenario == "home" else k
+            columns = blend_new(dep, new, query, columns, k, slots, filters, item_id)
+        items, scores, sources, shares = columns
+        served = [catalog.served(dep, *row) for row in zip(items[:k], scores[:k], sources[:k], shares[:k], strict=True)]
+        timings = dict(base.timings)
+        timings["total"] = 1000 * (time.perf_counter() - began)
+        out = ServedList(uuid.uuid4().hex, user_id, scenario, dep.version, served, list(base.notes), timings, item_id)
+        if log:
+            self.impressions.put(
+                Impression(
+                    out.recommendation_id,
+                    user_id or "",
+                    dep.version,
+                    scenario,
+                    [s.item_id for s in served],
+                    [s.source for s in served],
+                    time.time(),
+                )
+            )
+        return out
+
+    def _home(self, dep: Deployed, ctx: UserContext, live: list[Event], user_id: str | None, depth: int) -> Proposal:
+        """The home feed from the cache while the user and the catalog did not change, else the pipeline."""
+        cacheable = self.use_cache and bool(user_id) and depth <= CACHE_DEPTH
+        key, stamp = (dep.version, user_id), (self.catalog.overlay.seq, live[-1].event_id if live else "")
+        if cacheable and (hit := self.cache.get(key, stamp, dep, depth)) is not None:
+            return Proposal(hit.items, hit.scores, hit.sources, hit.shares, hit.notes + ["served from the feed cache"])
+        result = proposal(dep, dep.pipeline.recommend([ctx], CACHE_DEPTH if cacheable else depth)[0], "home")
+        if cacheable:
+            self.cache.put(key, stamp, result, dep)
+        return result
+
+    def _filtered(self, dep: Deployed, base: Proposal, filters: Filters) -> Columns:
+        """The list without deleted items and, when the request filters, without items failing them."""
+        deleted = self.catalog.overlay.deleted_ids()
+        keep = np.array([i not in deleted for i in base.items], dtype=bool)
+        if filters.active and base.items:
+            keep &= filters.mask(dep)[dep.item_indices(base.items)]
+        columns = (base.items, base.scores, base.sources, base.shares)
+        return tuple([x for x, ok in zip(col, keep, strict=True) if ok] for col in columns)
+
+
+def proposal(dep: Deployed, rec: Recommendation, scenario: str) -> Proposal:
+    """A pipeline or feed result as ids with the winning source and the source shares per item."""
+    ids = dep.info.item_id[rec.items].tolist()
+    names, shares = [], []
+    for r in range(len(ids)):
+        row = rec.source_shares[r] if scenario == "home" and rec.source_shares.size else None
+        if row is not None and row.max() > 0:
+            names.append(rec.candidates.sources[int(np.argmax(row))])
+            shares.append({n: round(float(v), 4) for n, v in zip(rec.candidates.sources, row, strict=True) if v > 0})
+        else:
+            proposed = (rec.candidates.source_ranks[r] >= 0).any()
+            names.append(scenario if proposed and scenario != "home" else "fallback")
+            shares.append({})
+    return Proposal(ids, rec.scores.astype(float).tolist(), names, shares, list(rec.notes), dict(rec.timings))

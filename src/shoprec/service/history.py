@@ -1,0 +1,60 @@
+"""A shopper's history as a model version sees it: the version's training snapshot plus the live
+events that came after it, on the version's clock."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from shoprec.pipeline.context import UserContext
+from shoprec.service.live import LiveState
+from shoprec.service.store.base import Event
+from shoprec.service.versions import Deployed
+
+STALE_SNAPSHOT = 30 * 86400
+"""A snapshot whose newest event is older than this when the version is created is a replayed shop."""
+
+
+class Histories:
+    """User contexts for requests, from the loaded versions' snapshots and the live state."""
+
+    def __init__(self, live: LiveState, clock: str = "auto") -> None:
+        self.live, self.clock = live, clock
+
+    def clock_offset(self, dep: Deployed) -> float:
+        """Seconds added to wall-clock times to put them on the version's clock: 0 normally; for a
+        snapshot over 30 days old (a demo or replayed shop, ``clock`` auto or data) the version's
+        creation moment maps to the snapshot's newest event, so live events fall just after the
+        training data, and 'trending this week' still means something."""
+        newest = float(dep.manifest.get("data_newest", 0))
+        created = float(dep.manifest.get("created", dep.loaded_at))
+        if self.clock == "wall" or (self.clock == "auto" and created - newest < STALE_SNAPSHOT):
+            return 0.0
+        return newest - created
+
+    def now(self, dep: Deployed) -> float:
+        """Request time on the version's clock (see :meth:`clock_offset`)."""
+        return time.time() + self.clock_offset(dep)
+
+    def context(self, dep: Deployed, user_id: str | None) -> tuple[UserContext, list[Event]]:
+        """The user's snapshot history plus live events newer than the snapshot (oldest first)."""
+        now = int(self.now(dep))
+        if not user_id:
+            return UserContext(-1, np.empty(0, np.int64), np.empty(0, np.int64), now), []
+        user = dep.user_index(user_id)
+        seqs = dep.sequences
+        if user >= 0:
+            lo, hi = seqs.indptr[user], seqs.indptr[user + 1]
+            items, times, events = seqs.items[lo:hi].astype(np.int64), seqs.timestamps[lo:hi], dep.event_names[lo:hi]
+        else:
+            items, times, events = np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, dtype=object)
+        newest, offset = float(dep.manifest.get("data_newest", 0)), self.clock_offset(dep)
+        live = [e for e in self.live.recent(user_id) if e.timestamp + offset > newest]
+        if live:
+            index = dep.item_indices([e.item_id for e in live])
+            known = index >= 0
+            items = np.concatenate([items, index[known]]).astype(np.int64)
+            times = np.concatenate([times, np.array([int(e.timestamp + offset) for e in live], np.int64)[known]])
+            events = np.concatenate([events, np.array([e.event for e in live], dtype=object)[known]])
+        return UserContext(user, items, times, max(now, int(times.max(initial=0))), events), live
