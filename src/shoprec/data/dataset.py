@@ -18,6 +18,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from shoprec import __version__
+from shoprec.data.derived import TimeCut, check_derived, cut_side_tables, derive_items
 from shoprec.data.report import IngestReport
 from shoprec.data.schema import DEFAULT_EVENT_WEIGHTS, EVENT_TYPES
 from shoprec.data.validate import check_events, drop_unusable
@@ -78,6 +79,11 @@ class Dataset:
         user_vocab, item_vocab: external id <-> index.
         reviews, queries: optional tables; ``item`` holds the item index (-1 where none).
         report: what ingestion kept and dropped.
+        derived: item columns computed from the events (column -> rule of
+            :data:`shoprec.data.derived.DERIVATIONS`, e.g. ``{"created_at": "first_event_time"}``);
+            every :meth:`subset` recomputes them from the events it keeps.
+        side_cut: what the :meth:`subset` that made this dataset removed from reviews and queries
+            (counts by table and reason; empty otherwise).
     """
 
     def __init__(
@@ -90,6 +96,7 @@ class Dataset:
         queries: pd.DataFrame | None = None,
         report: IngestReport | None = None,
         name: str = "dataset",
+        derived: dict[str, str] | None = None,
     ) -> None:
         self.items = items
         self.interactions = interactions
@@ -99,6 +106,9 @@ class Dataset:
         self.queries = queries
         self.report = report or IngestReport()
         self.name = name
+        self.derived = dict(derived or {})
+        check_derived(self.derived)
+        self.side_cut: dict[str, int] = {}
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -111,11 +121,13 @@ class Dataset:
         report: IngestReport | None = None,
         name: str = "dataset",
         default_event: str = "purchase",
+        derived: dict[str, str] | None = None,
     ) -> Dataset:
         """Index cleaned tables (as returned by :mod:`shoprec.data.validate`).
 
         Interactions whose item is not in the catalog, whose user id is empty or whose event type
-        is unknown are dropped and counted in ``report``.
+        is unknown are dropped and counted in ``report``. Item columns named in ``derived`` are
+        computed from the kept interactions (see :attr:`derived`).
         """
         report = report or IngestReport()
         item_vocab = Vocabulary(items["item_id"])
@@ -164,11 +176,13 @@ class Dataset:
                 "quantity": _column(frame, "quantity", 1.0, np.float32),
             }
         )
+        if "price" in frame:  # the unit price paid, kept where a catalogue price is derived from events
+            table["price"] = frame["price"].astype("float64").to_numpy()
         tiebreak = _column(frame, "position", 0.0, np.float64)
         order = np.lexsort((np.arange(len(table)), tiebreak, table["timestamp"].to_numpy(), table["user"].to_numpy()))
         table = table.iloc[order].reset_index(drop=True)
         report.rows_kept["interactions"] = len(table)
-        items = items.reset_index(drop=True)
+        items = derive_items(items.reset_index(drop=True), table, derived or {})
         return cls(
             items,
             table,
@@ -178,6 +192,7 @@ class Dataset:
             queries=_index_side_table(queries, "queries", item_vocab, report, item_required=False),
             report=report,
             name=name,
+            derived=derived,
         )
 
     # ------------------------------------------------------------------ basic facts
@@ -278,22 +293,35 @@ class Dataset:
             uniques[codes[starts]],
         )
 
-    def subset(self, mask: np.ndarray | pd.Series, name: str | None = None) -> Dataset:
-        """A dataset with only the interactions where ``mask`` is True; vocabularies, catalog,
-        reviews and queries are shared, so indices mean the same items and users."""
+    def subset(self, mask: np.ndarray | pd.Series, name: str | None = None, cut: TimeCut | None = None) -> Dataset:
+        """A dataset with only the interactions where ``mask`` is True; vocabularies are shared, so
+        indices mean the same items and users.
+
+        ``cut`` says where the kept events end in time: reviews and queries past it are removed as
+        well (counted in :attr:`side_cut`); without it they are kept whole, which is right only for a
+        subset that is not a cut in time. Every split passes one. Item columns declared in
+        :attr:`derived` are recomputed from the kept events.
+        """
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != (len(self),):
             raise ValueError(f"mask must have one entry per interaction ({len(self)}), got {mask.shape}")
-        return Dataset(
-            self.items,
-            self.interactions[mask].reset_index(drop=True),
+        if cut is not None and cut.per_user is not None and len(cut.per_user) != self.n_users:
+            raise ValueError(f"cut.per_user must have one entry per user ({self.n_users}), got {len(cut.per_user)}")
+        interactions = self.interactions[mask].reset_index(drop=True)
+        sides, removed = cut_side_tables({"reviews": self.reviews, "queries": self.queries}, self.user_vocab, cut)
+        out = Dataset(
+            derive_items(self.items, interactions, self.derived),
+            interactions,
             self.user_vocab,
             self.item_vocab,
-            self.reviews,
-            self.queries,
+            sides["reviews"],
+            sides["queries"],
             self.report,
             name or self.name,
+            self.derived,
         )
+        out.side_cut = removed
+        return out
 
     def with_items(self, items: pd.DataFrame) -> Dataset:
         """The same events, vocabularies and side tables with a changed catalogue table (one row
@@ -309,6 +337,7 @@ class Dataset:
             self.queries,
             self.report,
             self.name,
+            self.derived,
         )
 
     def fingerprint(self) -> str:
@@ -346,6 +375,7 @@ class Dataset:
                 t: {"rows": len(f), "columns": {c: str(f[c].dtype) for c in f.columns}} for t, f in tables.items()
             },
             "report": self.report.to_dict(),
+            "derived": self.derived,
         }
         (path / "schema.json").write_text(json.dumps(schema, indent=2, ensure_ascii=False))
         return path
@@ -380,6 +410,7 @@ class Dataset:
             read.get("queries"),
             IngestReport.from_dict(schema.get("report", {})),
             schema.get("name", path.name),
+            schema.get("derived", {}),
         )
 
 

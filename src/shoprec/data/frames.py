@@ -18,8 +18,10 @@ def dataset_from_frames(
     name: str = "dataset",
     report: IngestReport | None = None,
     default_event: str = "purchase",
+    derived: dict[str, str] | None = None,
 ) -> Dataset:
-    """Validate raw tables with the schema's column names and index them.
+    """Validate raw tables with the schema's column names and index them (``derived``: item
+    columns computed from the events, see :attr:`Dataset.derived`).
 
     >>> import pandas as pd
     >>> ds = dataset_from_frames(pd.DataFrame({"item_id": ["a", "b"]}),
@@ -36,7 +38,9 @@ def dataset_from_frames(
         reviews = clean_table(reviews, REVIEWS, "reviews", report)
     if queries is not None:
         queries = clean_table(queries, QUERIES, "queries", report)
-    return Dataset.build(items, interactions, reviews, queries, report=report, name=name, default_event=default_event)
+    return Dataset.build(
+        items, interactions, reviews, queries, report=report, name=name, default_event=default_event, derived=derived
+    )
 
 
 def _optional(frame: pd.DataFrame | None, table: str, report: IngestReport) -> pd.DataFrame | None:

@@ -58,7 +58,7 @@ free attributes stored as JSON in ``attributes``."""
 INTERACTIONS = TableSpec(
     name="interactions",
     required=("user_id", "item_id"),
-    optional=("event", "value", "timestamp", "session_id", "quantity", "position"),
+    optional=("event", "value", "timestamp", "session_id", "quantity", "position", "price"),
     kinds={
         "user_id": "id",
         "item_id": "id",
@@ -68,10 +68,12 @@ INTERACTIONS = TableSpec(
         "session_id": "id",
         "quantity": "float",
         "position": "float",
+        "price": "float",
     },
 )
 """Events. ``session_id`` is a session or order (basket) id; ``position`` breaks timestamp ties
-when a published dataset gives the order within a day."""
+when a published dataset gives the order within a day; ``price`` is the unit price paid (kept where
+the catalogue's price is derived from the events, see :mod:`shoprec.data.derived`)."""
 
 REVIEWS = TableSpec(
     name="reviews",

@@ -10,6 +10,13 @@ Two protocols, both ranking the full catalogue:
 
 Every user who is not evaluated is counted with the reason in :attr:`Split.info`.
 
+Reviews and search queries are cut exactly as the events (:class:`shoprec.data.derived.TimeCut`):
+leave-last-out removes a user's rows at or after their held-out event's time, a temporal split every
+row at or after the cutoff (the validation stage: the validation cutoff); rows without a timestamp
+are removed wherever a cut applies to them. Catalogue columns derived from events (Online Retail's
+first sale and median price) are recomputed from the training events. What was removed is counted
+in ``info`` (``reviews_removed_after_cutoff``, ``queries_removed_no_timestamp``, ...).
+
 >>> split = leave_last_out(dataset)                          # doctest: +SKIP
 >>> split.info["users_evaluated"], split.info["users_skipped"]  # doctest: +SKIP
 (22332, {})
@@ -25,6 +32,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from shoprec.data.dataset import Dataset
+from shoprec.data.derived import NO_CUT, TimeCut
 from shoprec.data.schema import EVENT_TYPES
 from shoprec.errors import DataError
 from shoprec.timeunits import DAY
@@ -124,7 +132,9 @@ def leave_last_out(ds: Dataset, stage: str = "test", min_events: int = 3, distin
     held = test_pos if stage == "test" else valid_pos
     users = ds.interactions["user"].to_numpy()[held]
     items = ds.interactions["item"].to_numpy()[held]
-    train = ds.subset(roles < target, name=ds.name)
+    held_times = np.full(ds.n_users, NO_CUT, dtype=np.int64)
+    held_times[users] = ds.interactions["timestamp"].to_numpy()[held]
+    train = ds.subset(roles < target, name=ds.name, cut=TimeCut(per_user=held_times))
     truth = _binary_csr(users, items, ds.n_users, ds.n_items)
     lengths = ds.sequences().lengths()
     unit = "distinct items" if distinct else "events"
@@ -147,6 +157,7 @@ def leave_last_out(ds: Dataset, stage: str = "test", min_events: int = 3, distin
         "held_out_events": int((roles >= target).sum()),
         # With exclude_seen these targets cannot be recommended: a ceiling below 1 on every metric.
         "truth_already_in_train": int(seen_before.sum()),
+        **train.side_cut,
     }
     return Split(train, truth, "leave-last-out", "", stage, True, info)
 
@@ -184,7 +195,7 @@ def temporal_split(
     in_window = (times >= start) & (times < end if end is not None else True)
     targets = in_window & frame["event"].isin(events).to_numpy()
     _check_window(ds, before, in_window, targets, events, start)
-    train = ds.subset(before, name=ds.name)
+    train = ds.subset(before, name=ds.name, cut=TimeCut(at=start))
     users, items = frame["user"].to_numpy()[targets], frame["item"].to_numpy()[targets]
     has_history = np.bincount(frame["user"].to_numpy()[before], minlength=ds.n_users) > 0
     warm = has_history[users]
@@ -203,6 +214,7 @@ def temporal_split(
         "train_events": len(train),
         "events_after_window": int((times >= end).sum()) if end is not None else 0,
         **info,
+        **train.side_cut,
         "events": list(events),
         "cutoff": start,
         "cutoff_date": _iso(start),
