@@ -22,15 +22,29 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from shoprec.pipeline.catalog import ItemInfo
 
-if TYPE_CHECKING:
-    from shoprec.pipeline.rules import RulesConfig
+
+class StaticRules(Protocol):
+    """The settings the static filters read; :class:`~shoprec.pipeline.rules_config.RulesConfig`
+    has them. Declared here so that this module, which the configuration uses to check itself,
+    does not import the configuration back."""
+
+    blocked_items: list[str]
+    blocked_brands: list[str]
+    blocked_words: list[str]
+    include_categories: list[str]
+    exclude_categories: list[str]
+    price_min: float | None
+    price_max: float | None
+    keep_unknown_price: bool
+    in_stock_only: bool
+
 
 STATIC_REASONS = ("blocked item", "blocked brand", "blocked word", "category", "price", "out of stock")
 """Why an item is filtered for everyone; code ``i + 1`` in :func:`static_codes`."""
@@ -128,7 +142,7 @@ def price_mask(price: np.ndarray, low: float | None, high: float | None, keep_un
     return outside
 
 
-def static_masks(config: RulesConfig, info: ItemInfo) -> list[np.ndarray]:
+def static_masks(config: StaticRules, info: ItemInfo) -> list[np.ndarray]:
     """One boolean mask per :data:`STATIC_REASONS` entry: items that rule filters out."""
     n = info.n_items
     brands = {b.strip().casefold() for b in config.blocked_brands}
@@ -146,7 +160,7 @@ def static_masks(config: RulesConfig, info: ItemInfo) -> list[np.ndarray]:
     ]
 
 
-def static_codes(config: RulesConfig, info: ItemInfo) -> np.ndarray:
+def static_codes(config: StaticRules, info: ItemInfo) -> np.ndarray:
     """(n_items,) int8: 0 where every static rule allows the item, else 1 + the first broken rule."""
     codes = np.zeros(info.n_items, dtype=np.int8)
     for code, mask in reversed(list(enumerate(static_masks(config, info), start=1))):

@@ -29,6 +29,7 @@ from shoprec.data.report import IngestReport
 from shoprec.data.schema import DEFAULT_EVENT_WEIGHTS, EVENT_TYPES, INTERACTIONS
 from shoprec.data.validate import clean_table
 from shoprec.errors import DataError, ModelError
+from shoprec.text.portrait import ProfileFacts, describe
 from shoprec.timeunits import DAY
 
 PURCHASE = EVENT_TYPES.index("purchase")
@@ -239,11 +240,21 @@ class UserProfiles:
                 return float(np.percentile(known, low)), float(np.percentile(known, high))
         return None
 
+    def facts(self, user: str | int) -> ProfileFacts:
+        """What :meth:`describe` says about the user, as data."""
+        row = self._row(user)
+        return ProfileFacts(
+            n_events=int(self.n_events[row]),
+            top_categories=self.top_categories(row),
+            top_tags=[t for t, _ in self.top_tags(row, 3)],
+            bought=len(self.bought.row(row)[0]) > 0,
+            price_band=self.price_band(row),
+            currency=self.settings["currency"],
+        )
+
     def describe(self, user: str | int, lang: str = "en", labels: dict[str, str] | None = None) -> str:
         """One sentence about the user in English or Chinese; see :func:`shoprec.text.portrait.describe`."""
-        from shoprec.text.portrait import describe
-
-        return describe(self, user, lang, labels)
+        return describe(self.facts(user), lang, labels)
 
     # ------------------------------------------------------------------ updating
     def update(self, user_id: str, events: pd.DataFrame | None = None, queries: Sequence[str] | None = None) -> int:
