@@ -1,4 +1,5 @@
-"""Downloading the Online Retail workbook, against local file:// URLs (no network needed)."""
+"""Downloading the Online Retail workbooks (both releases), from a local HTTP server and file:// URLs
+(no network needed)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from shoprec.cli.main import main
 from shoprec.data.adapters import DATASETS, load_online_retail
-from shoprec.data.adapters.download import XLSX_NAME, download, download_online_retail
+from shoprec.data.adapters.download import XLSX_NAME, XLSX_NAME_II, download, download_online_retail
 from shoprec.errors import ShoprecError
+from tinyretail import FIRST_RELEASE, KEPT, SECOND_RELEASE, SHEETS, dropped, write_release
 
 RETAIL = "online-retail-2010-2011/online_retail.parquet"
 
@@ -178,3 +181,46 @@ def test_download_by_name(tiny_xlsx, tmp_path):
     assert path == tmp_path / "data" / XLSX_NAME and path.is_file()
     with pytest.raises(ShoprecError, match="unknown dataset 'movielens'. Downloadable datasets: online-retail"):
         download("movielens", tmp_path / "data")
+
+
+# ---------------------------------------------------------------- Online Retail II
+@pytest.fixture
+def release_ii_zip(tmp_path) -> Path:
+    """A zip shaped like the UCI Online Retail II one: online_retail_II.xlsx, one sheet per year."""
+    workbook = write_release(tmp_path / "made", SECOND_RELEASE, ".xlsx")
+    return make_zip(tmp_path / "online+retail+ii.zip", {"online_retail_II.xlsx": workbook})
+
+
+def test_download_online_retail_ii_over_http_reads_both_sheets(http_folder, release_ii_zip, tmp_path):
+    base, folder = http_folder
+    (folder / release_ii_zip.name).write_bytes(release_ii_zip.read_bytes())
+    dest = tmp_path / "data"
+    path = download("online-retail-ii", dest, url=f"{base}/{release_ii_zip.name}", progress=False)
+    assert path == dest / XLSX_NAME_II and leftovers(dest) == []
+    ds = load_online_retail(path, progress=False)
+    assert len(ds) == KEPT["both"] and {r: n for (_, r), n in ds.report.dropped.items()} == dropped(SECOND_RELEASE)
+    assert f"'{SHEETS[0]}' (10 rows), '{SHEETS[1]}' (6 rows)" in " ".join(ds.report.notes)
+
+
+def test_cli_downloads_online_retail_ii(release_ii_zip, tmp_path, capsys):
+    dest = tmp_path / "data"
+    assert main(["datasets", "download", "online-retail-ii", "--dest", str(dest), "--url", str(release_ii_zip)]) == 0
+    assert f"downloaded online-retail-ii to {dest / XLSX_NAME_II}" in capsys.readouterr().out
+
+
+def test_download_online_retail_ii_refuses_the_first_release(tmp_path):
+    first = write_release(tmp_path / "made", FIRST_RELEASE, ".xlsx")
+    archive = make_zip(tmp_path / "online+retail.zip", {XLSX_NAME: first})
+    dest = tmp_path / "data"
+    with pytest.raises(ShoprecError) as info:
+        download("online-retail-ii", dest, url=archive.as_uri(), progress=False)
+    text = str(info.value)
+    assert "is not the Online Retail II data: it has the columns of Online Retail, not of Online Retail II" in text
+    assert "Pass --url to the Online Retail II zip" in text and list(dest.iterdir()) == []
+
+
+def test_datasets_registry_describes_online_retail_ii():
+    info = DATASETS["online-retail-ii"]
+    assert info["url"] == "https://archive.ics.uci.edu/static/public/502/online+retail+ii.zip"
+    assert info["license"] == "CC BY 4.0" and "10.24432/C5CG6D" in info["citation"]
+    assert info["format"] == "online-retail" and info["file"] == XLSX_NAME_II

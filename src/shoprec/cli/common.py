@@ -17,6 +17,11 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", help="dataset path (folder, file) or 'demo' for the generated demo shop")
     parser.add_argument("--format", default="auto", help="input format (see 'shoprec datasets formats'); default: auto")
     parser.add_argument("--seed", type=int, default=7, help="seed for the demo shop (default: 7)")
+    parser.add_argument(
+        "--sheet",
+        default=None,
+        help="read only this sheet of an Online Retail workbook, e.g. 'Year 2010-2011' (default: every sheet)",
+    )
 
 
 def load_data(args: argparse.Namespace) -> Dataset:
@@ -30,7 +35,8 @@ def load_data(args: argparse.Namespace) -> Dataset:
 
         if not Path(args.data).exists():
             raise ShoprecError(f"{args.data}: no such file or folder. Give a dataset path or 'demo'")
-        dataset = load_dataset(args.data, fmt=args.format)
+        options = {"sheet": args.sheet} if getattr(args, "sheet", None) else {}
+        dataset = load_dataset(args.data, fmt=args.format, **options)
     print(f"loaded {dataset!r}")
     for line in dataset.report.lines():
         print(f"  {line}")

@@ -26,7 +26,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="download a public dataset (needs internet)",
         description="Download a public dataset into a local folder.",
     )
-    download.add_argument("name", help="dataset name, e.g. online-retail")
+    download.add_argument("name", help="dataset name: online-retail or online-retail-ii")
     download.add_argument("--dest", default="data", help="folder to download into (default: ./data)")
     download.add_argument("--url", default=None, help="download from this URL instead (http(s):// or file://)")
     download.add_argument("--force", action="store_true", help="download again even if the file exists")
@@ -54,13 +54,18 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 def run_formats(args: argparse.Namespace) -> int:
     from shoprec.data.adapters import FORMATS
     from shoprec.data.adapters.download import DATASETS
+    from shoprec.data.adapters.retail_files import LAYOUTS
 
     print("input formats (--format):")
     for name, text in FORMATS.items():
-        print(f"  {name:<15} {text}")
+        print(f"  {name:<16} {text}")
+    print("  online-retail columns, either release:")
+    for layout in LAYOUTS:
+        print(f"    {layout.describe()}")
     print("downloadable datasets ('shoprec datasets download NAME'):")
     for name, info in DATASETS.items():
-        print(f"  {name:<15} {info.get('title', '')} ({info.get('license', '')})")
+        print(f"  {name:<16} {info.get('title', '')} ({info.get('license', '')})")
+        print(f"  {'':<16} file {info['file']}: {info.get('size', '')}")
     return 0
 
 

@@ -50,7 +50,9 @@ class Layout:
         return (self.invoice, "StockCode", "Quantity", "InvoiceDate", self.price, self.customer)
 
     def describe(self) -> str:
-        return f"{self.release}: {', '.join(self.required + OPTIONAL_COLUMNS)}"
+        """The release and its columns in published order (Description and Country are optional)."""
+        published = (self.invoice, "StockCode", "Description", "Quantity", "InvoiceDate", self.price)
+        return f"{self.release}: {', '.join(published + (self.customer, 'Country'))}"
 
 
 FIRST_RELEASE = Layout("Online Retail", invoice="InvoiceNo", price="UnitPrice", customer="CustomerID")
