@@ -262,13 +262,14 @@ def test_settings(store: Store) -> None:
 
 def test_fresh_database_gets_every_migration_once(store_url: str) -> None:
     with open_store(store_url) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 2
+        assert store.schema_version() == SCHEMA_VERSION == 3
         store.append_events([ev("e1")])
     with open_store(store_url) as store:  # re-open: nothing to apply (re-running a CREATE TABLE would fail)
-        assert store.schema_version() == 2 and store.count_events() == 1
+        assert store.schema_version() == 3 and store.count_events() == 1
     assert run_sql(store_url, "SELECT version, name FROM schema_migrations ORDER BY version") == [
         (1, "events, items, impressions"),
         (2, "api keys and shared settings"),
+        (3, "impressions: one row per served list"),
     ]
 
 
@@ -279,7 +280,7 @@ def test_upgrade_from_version_1_to_2_keeps_data(store_url: str) -> None:
         store.append_events([ev("old")])
     assert run_sql(store_url, "SELECT COUNT(*) FROM schema_migrations") == [(1,)]
     with open_store(store_url) as store:
-        assert store.schema_version() == 2
+        assert store.schema_version() == 3
         assert [e.event_id for e in store.user_events("u1")] == ["old"]
         store.put_api_key(ApiKeyRecord("k", "h", [], 1, 0.0))
         assert store.get_api_key("k") is not None
@@ -288,7 +289,7 @@ def test_upgrade_from_version_1_to_2_keeps_data(store_url: str) -> None:
 def test_newer_schema_is_refused(store_url: str) -> None:
     open_store(store_url).close()
     run_sql(store_url, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)", (99, "x", 0.0))
-    with pytest.raises(StoreError, match="schema version 99, newer than this shoprec knows \\(2\\).*upgrade"):
+    with pytest.raises(StoreError, match="schema version 99, newer than this shoprec knows \\(3\\).*upgrade"):
         open_store(store_url)
 
 
@@ -301,8 +302,8 @@ def test_concurrent_first_opens_migrate_once(store_url: str) -> None:
             return store.schema_version()
 
     with ThreadPoolExecutor(4) as pool:
-        assert list(pool.map(open_and_close, range(4))) == [2, 2, 2, 2]
-    assert run_sql(store_url, "SELECT COUNT(*) FROM schema_migrations") == [(2,)]
+        assert list(pool.map(open_and_close, range(4))) == [3, 3, 3, 3]
+    assert run_sql(store_url, "SELECT COUNT(*) FROM schema_migrations") == [(3,)]
 
 
 # group commit
@@ -376,7 +377,7 @@ def test_open_store_picks_the_backend_and_explains_bad_urls(tmp_path) -> None:
     with open_store(None, default_path=tmp_path / "default.db") as store:
         assert store.url.endswith("default.db") and (tmp_path / "default.db").exists()
     with open_store(str(tmp_path / "plain.db")) as store:
-        assert store.schema_version() == 2
+        assert store.schema_version() == SCHEMA_VERSION
     with pytest.raises(ConfigError, match="unknown database URL scheme 'mysql'") as err:
         open_store("mysql://app:s3cret@db/shop")
     assert "s3cret" not in str(err.value)

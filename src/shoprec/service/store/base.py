@@ -176,7 +176,8 @@ class Store(ABC):
 
     @abstractmethod
     def log_impressions(self, rows: Sequence[Impression]) -> None:
-        """Store served lists, one row per (recommendation_id, position); a list logged twice is stored once."""
+        """Store served lists, one row per list (its items and their sources as arrays); a list
+        logged twice is stored once, an item listed twice in one list once (at its first place)."""
 
     @abstractmethod
     def online_stats(

@@ -1,7 +1,8 @@
 """Versioned schema migrations, shared by the SQLite and PostgreSQL stores.
 
 Each migration is a numbered list of statements. The few column types the two databases spell
-differently are written as ``{SEQ_PK}`` and ``{BYTES}`` and filled in per dialect. Applied versions
+differently are written as ``{SEQ_PK}``, ``{BYTES}`` and ``{TEXT_LIST}`` and filled in per dialect; a
+statement the two spell differently altogether is a dict ``{dialect: sql}``. Applied versions
 are recorded in ``schema_migrations(version, name, applied_at)``. The caller runs :func:`apply`
 inside one write transaction that excludes other migrators (SQLite: ``BEGIN IMMEDIATE``;
 PostgreSQL: an advisory lock), so two processes opening a fresh database at once apply each
@@ -19,8 +20,9 @@ from typing import Any
 from shoprec.service.store.base import StoreError
 
 DIALECT_TYPES = {
-    "sqlite": {"SEQ_PK": "INTEGER PRIMARY KEY AUTOINCREMENT", "BYTES": "BLOB"},
-    "postgres": {"SEQ_PK": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BYTES": "BYTEA"},
+    # TEXT_LIST: a list of strings; SQLite keeps it as a JSON array in text, PostgreSQL as text[]
+    "sqlite": {"SEQ_PK": "INTEGER PRIMARY KEY AUTOINCREMENT", "BYTES": "BLOB", "TEXT_LIST": "TEXT"},
+    "postgres": {"SEQ_PK": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BYTES": "BYTEA", "TEXT_LIST": "TEXT[]"},
 }
 
 
@@ -30,11 +32,11 @@ class Migration:
 
     version: int
     name: str
-    statements: tuple[str, ...]
+    statements: tuple[str | dict[str, str], ...]
 
     def sql(self, dialect: str) -> list[str]:
         """The statements spelled for ``dialect`` ("sqlite" or "postgres")."""
-        return [s.format(**DIALECT_TYPES[dialect]) for s in self.statements]
+        return [s[dialect] if isinstance(s, dict) else s.format(**DIALECT_TYPES[dialect]) for s in self.statements]
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -101,6 +103,42 @@ MIGRATIONS: tuple[Migration, ...] = (
                 value TEXT NOT NULL,
                 updated_at DOUBLE PRECISION NOT NULL
             )""",
+        ),
+    ),
+    Migration(
+        3,
+        "impressions: one row per served list",
+        (
+            """CREATE TABLE impression_lists (
+                recommendation_id TEXT PRIMARY KEY,
+                user_id TEXT NOT NULL,
+                version TEXT NOT NULL,
+                scenario TEXT NOT NULL,
+                items {TEXT_LIST} NOT NULL,
+                sources {TEXT_LIST} NOT NULL,
+                ts DOUBLE PRECISION NOT NULL
+            )""",
+            {
+                # SQLite before 3.44 has no ORDER BY inside an aggregate; a window aggregate takes
+                # its rows in the window's order, so the arrays keep the list order
+                "sqlite": """INSERT INTO impression_lists
+                    SELECT recommendation_id, user_id, version, scenario, items, sources, ts FROM (
+                        SELECT recommendation_id, user_id, version, scenario, ts,
+                            json_group_array(item_id) OVER list AS items,
+                            json_group_array(source) OVER list AS sources,
+                            ROW_NUMBER() OVER (PARTITION BY recommendation_id ORDER BY pos) AS row_in_list
+                        FROM impressions
+                        WINDOW list AS (PARTITION BY recommendation_id ORDER BY pos
+                            ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+                    ) WHERE row_in_list = 1""",
+                "postgres": """INSERT INTO impression_lists
+                    SELECT recommendation_id, MIN(user_id), MIN(version), MIN(scenario),
+                        array_agg(item_id ORDER BY pos), array_agg(source ORDER BY pos), MIN(ts)
+                    FROM impressions GROUP BY recommendation_id""",
+            },
+            "DROP TABLE impressions",
+            "ALTER TABLE impression_lists RENAME TO impressions",
+            "CREATE INDEX impressions_ts ON impressions (ts)",
         ),
     ),
 )

@@ -63,6 +63,14 @@ class PostgresStore(SqlStore):
 
     dialect = "postgres"
     bucket_sql = "CAST(FLOOR(i.ts / ?) AS BIGINT) * ?"
+    shown_items_sql = (
+        "SELECT l.recommendation_id, shown.item_id, shown.source, l.version, l.scenario, l.ts "
+        "FROM impressions l, unnest(l.items, l.sources) AS shown(item_id, source)"
+    )
+
+    @staticmethod
+    def _text_list(values: list[str]) -> list[str]:
+        return values
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10, connect_timeout: float = 5.0) -> None:
         self.url = mask_url(url)

@@ -96,6 +96,14 @@ class SqlStore(Store):
 
     dialect: ClassVar[str]
     bucket_sql: ClassVar[str]  # ``ts`` floored to a multiple of the bucket size, which is passed twice
+    shown_items_sql: ClassVar[str]
+    """The impressions as one row per shown item: ``recommendation_id, item_id, source, version,
+    scenario, ts`` from the one row per list the table holds."""
+
+    @staticmethod
+    @abstractmethod
+    def _text_list(values: list[str]) -> Any:
+        """A list of strings as a ``TEXT_LIST`` column value (see :mod:`~shoprec.service.store.migrations`)."""
 
     @abstractmethod
     def _read(self) -> AbstractContextManager[Any]:
@@ -220,16 +228,22 @@ class SqlStore(Store):
                     f"impression {imp.recommendation_id!r}: {len(imp.items)} items but {len(imp.sources)} sources",
                     fix="give one recall source per shown item",
                 )
-            common = (imp.user_id, imp.version, imp.scenario)
-            params += [
-                (imp.recommendation_id, pos, *common, item, source, float(imp.timestamp))
-                for pos, (item, source) in enumerate(zip(imp.items, imp.sources, strict=True))
-            ]
+            # an item shown twice in one list is one impression, under its first position's source
+            first = dict(reversed(list(zip(imp.items, imp.sources, strict=True))))
+            items = list(dict.fromkeys(imp.items))
+            params.append(
+                (
+                    *(imp.recommendation_id, imp.user_id, imp.version, imp.scenario),
+                    self._text_list(items),
+                    self._text_list([first[item] for item in items]),
+                    float(imp.timestamp),
+                )
+            )
         if not params:
             return
         sql = (
-            "INSERT INTO impressions (recommendation_id, pos, user_id, version, scenario, item_id, source, ts) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+            "INSERT INTO impressions (recommendation_id, user_id, version, scenario, items, sources, ts) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
         )
         with self._write() as cur:
             cur.executemany(sql, params)
@@ -241,7 +255,7 @@ class SqlStore(Store):
         if bucket_seconds is not None and (int(bucket_seconds) != bucket_seconds or bucket_seconds <= 0):
             raise StoreError(f"bucket_seconds must be a positive whole number of seconds, got {bucket_seconds!r}")
         bucket = None if bucket_seconds is None else int(bucket_seconds)
-        sql, params = stats_query(keys, self.bucket_sql, bucket, since)
+        sql, params = stats_query(keys, self.bucket_sql, bucket, since, self.shown_items_sql)
         with self._read() as cur:
             cur.execute(sql, params)
             rows = cur.fetchall()

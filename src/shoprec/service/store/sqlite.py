@@ -8,6 +8,7 @@ Readers never block writers in WAL mode.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -29,6 +30,14 @@ class SQLiteStore(SqlStore):
 
     dialect = "sqlite"
     bucket_sql = "CAST(i.ts / ? AS INTEGER) * ?"  # truncation is flooring for the positive unix times stored
+    shown_items_sql = (
+        "SELECT l.recommendation_id, item.value AS item_id, source.value AS source, l.version, l.scenario, l.ts "
+        "FROM impressions l, json_each(l.items) item, json_each(l.sources) source WHERE source.key = item.key"
+    )
+
+    @staticmethod
+    def _text_list(values: list[str]) -> str:
+        return json.dumps(values, ensure_ascii=False)
 
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 10_000) -> None:
         self.path = Path(path)

@@ -1,9 +1,10 @@
 """The online-metrics query: impressions joined to the click and purchase events that followed them.
 
 Built once per grouping from fixed column names (:data:`~shoprec.service.store.base.STAT_KEYS`);
-every value is a parameter. Impressions are unique per (recommendation_id, item_id), and a click
-counts once per impression however many click events carry it, via ``EXISTS``; the lookup uses the
-partial index on ``events(recommendation_id, item_id)``.
+every value is a parameter. The table holds one row per served list; each backend unnests it into
+one row per shown item (``shown``). Impressions are unique per (recommendation_id, item_id), and a
+click counts once per impression however many click events carry it, via ``EXISTS``; the lookup
+uses the partial index on ``events(recommendation_id, item_id)``.
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ def check_keys(by: Sequence[str]) -> list[str]:
 
 
 def stats_query(
-    keys: list[str], bucket_sql: str | None, bucket_seconds: int | None, since: float | None
+    keys: list[str], bucket_sql: str | None, bucket_seconds: int | None, since: float | None, shown: str
 ) -> tuple[str, list]:
-    """SQL (``?`` placeholders) and parameters; ``bucket_sql`` turns ``ts`` into a bucket start.
+    """SQL (``?`` placeholders) and parameters; ``bucket_sql`` turns ``ts`` into a bucket start;
+    ``shown`` is the relation of shown items (one row per item, the impression columns).
 
     The result columns are ``keys``, then ``bucket`` when bucketed, then impressions, clicks, purchases.
     """
@@ -52,7 +54,7 @@ def stats_query(
         f"SELECT {''.join(g + ', ' for g in groups)}COUNT(*), "
         "SUM(CASE WHEN clicked THEN 1 ELSE 0 END), SUM(CASE WHEN purchased THEN 1 ELSE 0 END) "
         f"FROM (SELECT {_ACTED} AS clicked, {_ACTED} AS purchased, {', '.join(inner)} "
-        f"FROM impressions i {where}) s {group_sql}"
+        f"FROM ({shown}) i {where}) s {group_sql}"
     )
     return sql, params
 
