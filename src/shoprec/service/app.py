@@ -24,14 +24,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shoprec import __version__
-from shoprec.errors import ConfigError, DataError, ModelError, ShoprecError
+from shoprec.errors import ShoprecError
 from shoprec.service.ab import VersionManager
-from shoprec.service.auth import AuthError, KeyChecker, RateLimited
+from shoprec.service.auth import KeyChecker, RateLimited
 from shoprec.service.engine import Engine
 from shoprec.service.live import open_live
 from shoprec.service.metrics import Metrics
+from shoprec.service.problems import status_of
 from shoprec.service.schemas import Problem
-from shoprec.service.served import NotFound, UnknownItems
 from shoprec.service.settings import ServiceSettings
 from shoprec.service.store import open_store
 from shoprec.service.store.base import StoreError
@@ -82,6 +82,9 @@ def _encoder(app: FastAPI):
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    # Every part the README advertises is imported here, unguarded: a part that cannot be imported
+    # stops the service at start with the import error, instead of a route silently missing.
+    from shoprec.service import dashboard
     from shoprec.service.routes import admin, catalog, events, feeds, health
 
     settings = settings or ServiceSettings.from_env()
@@ -96,12 +99,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     for module in (feeds, catalog, events, admin, health):
         app.include_router(module.router, prefix=API, responses=ERROR_RESPONSES)
     app.include_router(health.root)
-    try:
-        from shoprec.service import dashboard
-
-        app.include_router(dashboard.router)
-    except ImportError:
-        pass
+    app.include_router(dashboard.router)
     _errors(app)
     _middleware(app, settings)
     return app
@@ -177,25 +175,10 @@ def _problem(status: int, error: str, detail=None, headers: dict | None = None) 
     return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
 
 
-STATUS = [
-    (NotFound, 404),
-    (UnknownItems, 422),
-    (AuthError, 401),
-    (RateLimited, 429),
-    (StoreError, 503),
-    (DataError, 422),
-    (ConfigError, 400),
-    (ModelError, 409),
-    (ShoprecError, 400),
-]
-
-
 def _errors(app: FastAPI) -> None:
     @app.exception_handler(ShoprecError)
     async def known(request: Request, err: ShoprecError):
-        status = next(code for cls, code in STATUS if isinstance(err, cls))
-        if isinstance(err, AuthError):
-            status = err.status
+        status = status_of(err)
         headers = {"Retry-After": str(max(1, round(err.retry_after)))} if isinstance(err, RateLimited) else None
         message = str(err)
         if isinstance(err, StoreError):

@@ -23,9 +23,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from shoprec.errors import ConfigError, ShoprecError
-from shoprec.service.app import STATUS
 from shoprec.service.auth import AuthError, RateLimited
 from shoprec.service.engine import Engine
+from shoprec.service.problems import status_of
 from shoprec.service.served import NotFound
 from shoprec.service.versions import list_versions, read_manifest
 from shoprec.service.web.layout import BASE, error_page, login_page, user_url
@@ -176,8 +176,7 @@ async def _serve(request: Request, build: Page) -> Response:
     except NotFound as err:
         return _html(error_page("Not found", str(err), "Look the id up on the search page."), 404)
     except ShoprecError as err:
-        status = next(code for cls, code in STATUS if isinstance(err, cls))
-        return _html(error_page("This page cannot be shown", str(err)), status)
+        return _html(error_page("This page cannot be shown", str(err)), status_of(err))
     return out if isinstance(out, Response) else _html(out)
 
 
