@@ -15,12 +15,6 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
-KNOWN_CYCLES: set[frozenset[str]] = {
-    # Being removed: the service app and its dashboard import each other. Delete this entry once
-    # the dashboard no longer imports shoprec.service.app.
-    frozenset({"shoprec.service.app", "shoprec.service.dashboard"}),
-}
-
 
 def module_files(src: Path, package: str) -> dict[str, tuple[Path, bool]]:
     """Dotted module name -> (file, is a package ``__init__``) for every module under ``src/package``."""
@@ -123,9 +117,9 @@ def _cycle_in(group: set[str], graph: dict[str, set[str]]) -> list[str]:
 
 def test_no_import_cycles_in_shoprec() -> None:
     graph = import_graph(SRC, "shoprec")
-    unexpected = [g for g in cycle_groups(graph) if frozenset(g) not in KNOWN_CYCLES]
-    report = [f"{' -> '.join(_cycle_in(g, graph))}  (modules in the cycle: {', '.join(sorted(g))})" for g in unexpected]
-    assert not unexpected, "import cycles in shoprec:\n" + "\n".join(report)
+    groups = cycle_groups(graph)
+    report = [f"{' -> '.join(_cycle_in(g, graph))}  (modules in the cycle: {', '.join(sorted(g))})" for g in groups]
+    assert not groups, "import cycles in shoprec:\n" + "\n".join(report)
 
 
 def test_cycle_finder_reports_each_kind_of_import(tmp_path: Path) -> None:
