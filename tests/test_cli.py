@@ -10,6 +10,9 @@ import pandas as pd
 import pytest
 
 from shoprec.cli.main import main
+from shoprec.data.adapters import load_dataset
+from shoprec.eval import evaluate, leave_last_out
+from shoprec.models import create_model
 
 SMALL = ["--items", "300", "--users", "200"]
 
@@ -31,11 +34,16 @@ def test_demo_end_to_end(tmp_path, capsys):
     code, out, err = run(["demo", "--out", str(tmp_path), *SMALL, "--no-serve"], capsys)
     assert code == 0, err
     manifest = json.loads((tmp_path / "models" / "v0001" / "manifest.json").read_text())
-    assert manifest["metrics"]["pipeline"]["ndcg@10"] > 0 and "shoprec serve --models" in out
+    assert "shoprec serve --models" in out
     assert "ndcg@10" in out.lower() and "recommended by" in out
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert set(report["models"]) == {"popularity", "trending", "itemknn", "als", "ease", "content"}
-    assert all("ndcg@10" in m["metrics"] for m in report["models"].values())
+    ndcg = {name: m["metrics"]["ndcg@10"] for name, m in report["models"].items()}
+    # The same leave-last-out test split: the demo shop plants co-purchase and taste structure that
+    # the served pipeline and EASE learn and item popularity cannot see.
+    assert manifest["metrics"]["users"] == report["models"]["popularity"]["users"]
+    assert manifest["metrics"]["pipeline"]["ndcg@10"] > 2 * ndcg["popularity"]
+    assert ndcg["ease"] > 2 * ndcg["popularity"]
     assert (tmp_path / "report" / "report.png").stat().st_size > 5000
     assert "pipeline (learned)" in out and "home feed with explanations" in out
     assert " en: " in out and " zh: " in out
@@ -69,6 +77,17 @@ def test_import_describe_evaluate_fit_recommend(shop_folder, tmp_path, capsys):
     assert code == 0, err
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert report["protocol"] == "leave-last-out" and set(report["models"]) == {"popularity", "ease"}
+    # The command reports what the library computes for the same split and settings ...
+    split = leave_last_out(load_dataset(tmp_path / "saved"), stage="test")
+    api = evaluate({"popularity": create_model("popularity"), "ease": create_model("ease", reg=100)}, split, ks=(5, 10))
+    for name in ("popularity", "ease"):
+        assert report["models"][name]["users"] == len(split.users)
+        for metric in ("ndcg@10", "recall@5", "mrr@10"):
+            assert report["models"][name]["metrics"][metric] == pytest.approx(
+                api.models[name].metrics[metric], abs=1e-9
+            )
+    # ... and EASE finds the demo shop's planted co-purchases, which popularity cannot.
+    assert report["models"]["ease"]["metrics"]["ndcg@10"] > 3 * report["models"]["popularity"]["metrics"]["ndcg@10"]
 
     code, out, err = run(["fit", str(shop_folder), "--model", "itemknn", "--out", str(tmp_path / "knn")], capsys)
     assert code == 0, err

@@ -246,11 +246,25 @@ def test_cosine_similarity_matches_a_dense_reference(rng):
         np.testing.assert_allclose(pruned[i, top], expected[i, top], rtol=1e-5)
 
 
-def test_itemknn_scores_are_history_times_similarity(checkerboard):
-    model = fit("itemknn", checkerboard, neighbors=2, shrinkage=1.0)
-    assert (model.similarity.getnnz(axis=1) <= 2).all()
-    expected = (model.history @ model.similarity).toarray()
-    np.testing.assert_allclose(model.score(np.arange(checkerboard.n_users)), expected, rtol=1e-6)
+def test_itemknn_scores_sum_each_history_item_s_nearest_neighbours_worked_by_hand():
+    # Item columns over users u0..u3: a = 1110, b = 1100, c = 0111, d = 0001, so with shrinkage 1
+    # sim(a,b) = 2 / (sqrt3 sqrt2 + 1), sim(a,c) = 2 / (3 + 1), sim(b,c) = 1 / (sqrt3 sqrt2 + 1),
+    # sim(c,d) = 1 / (sqrt3 + 1), sim(a,d) = sim(b,d) = 0. Two neighbours each: a -> b, c;
+    # b -> a, c; c -> a, d (b, the weakest, is cut); d -> c.
+    events = [("u0", "a"), ("u0", "b"), ("u1", "a"), ("u1", "b"), ("u1", "c"), ("u2", "a"), ("u2", "c")]
+    events += [("u3", "c"), ("u3", "d")]
+    data = make_dataset([(u, i, t) for t, (u, i) in enumerate(events)], items=["a", "b", "c", "d"])
+    ab, ac, bc, cd = 2 / (6**0.5 + 1), 0.5, 1 / (6**0.5 + 1), 1 / (3**0.5 + 1)
+    expected = [  # columns a, b, c, d: for each item in the history, add its row of kept neighbours
+        [ab, ab, ac + bc, 0.0],  # u0 = a + b
+        [ab + ac, ab, ac + bc, cd],  # u1 = a + b + c
+        [ac, ab, ac, cd],  # u2 = a + c
+        [ac, 0.0, cd, cd],  # u3 = c + d: no b, since c's row keeps a and d only
+    ]
+    model = fit("itemknn", data, neighbors=2, shrinkage=1.0)
+    users = data.user_vocab.index(np.array(["u0", "u1", "u2", "u3"], dtype=object))
+    items = data.item_vocab.index(np.array(["a", "b", "c", "d"], dtype=object))
+    np.testing.assert_allclose(model.score(users)[:, items], expected, rtol=1e-6)
 
 
 # ---------------------------------------------------------------------------- ALS
@@ -263,11 +277,24 @@ def test_als_is_deterministic_given_the_seed(checkerboard):
     assert not np.allclose(first.item_factors, other.item_factors)
 
 
-def test_als_factors_have_the_configured_size_and_score_by_dot_product(checkerboard):
+def test_als_factors_have_the_configured_size(checkerboard):
     model = fit("als", checkerboard, embedding_size=5)
     assert model.user_factors.shape == (checkerboard.n_users, 5)
     assert model.item_factors.shape == (checkerboard.n_items, 5)
-    np.testing.assert_allclose(model.score(np.array([3])), model.user_factors[[3]] @ model.item_factors.T)
+
+
+@pytest.mark.parametrize(("alpha", "reg"), [(4.0, 1.0), (9.0, 0.5)])
+def test_als_scores_match_the_one_factor_closed_form(alpha, reg):
+    # u0 bought a, u1 bought b, nobody bought c. With one factor the minimum of
+    #   sum_ui conf_ui (p_ui - x_u y_i)^2 + reg (|x|^2 + |y|^2),  conf = 1 + alpha on a purchase, 1 elsewhere,
+    # is symmetric (x_u = x, y_a = y_b = y, y_c = 0); setting its gradient to zero gives
+    # x y = (c - reg) / (c + 1) with c = 1 + alpha, so every user scores a and b alike and c zero.
+    data = make_dataset([("u0", "a", 0), ("u1", "b", 1)], items=["a", "b", "c"])
+    model = fit("als", data, embedding_size=1, alpha=alpha, reg=reg, epochs=50)
+    c = 1.0 + alpha
+    fitted = (c - reg) / (c + 1.0)
+    expected = np.array([[fitted, fitted, 0.0]] * 2)
+    np.testing.assert_allclose(model.score(np.array([0, 1])), expected, rtol=1e-3, atol=1e-6)
 
 
 # ---------------------------------------------------------------------------- EASE
