@@ -148,8 +148,11 @@ def test_validation_ndcg_ranks_the_target_among_unseen_items():
     targets = np.array([1, 2, 3])
     # user 0 (item 0 seen) ranks target 1 first, user 1 (item 1 seen) target 2, user 2 target 3.
     assert ndcg_at_10(users, items, seen, targets, block=2) == pytest.approx(1.0)
-    targets = np.array([2, 3, 0])  # ranks 1, 1 and 2 (a tie with item 1 does not count against it)
+    targets = np.array([2, 3, 0])  # ranks 1, 1 and 2 (user 2's item 0 wins its tie with item 1: lower index)
     expected = np.mean([1 / np.log2(3), 1 / np.log2(3), 1 / np.log2(4)])
+    assert ndcg_at_10(users, items, seen, targets, block=2) == pytest.approx(expected)
+    targets = np.array([2, 3, 1])  # user 2's item 1 loses the same tie to item 0: rank 3
+    expected = np.mean([1 / np.log2(3), 1 / np.log2(3), 1 / np.log2(5)])
     assert ndcg_at_10(users, items, seen, targets, block=2) == pytest.approx(expected)
 
 

@@ -136,6 +136,20 @@ def test_cycle_finder_reports_each_kind_of_import(tmp_path: Path) -> None:
     assert find_cycles(import_graph(tmp_path, "pkg")) == []
 
 
+LAYERS = {"data": 1, "text": 2, "models": 3, "pipeline": 4, "bundles": 5, "eval": 5, "service": 6, "cli": 7}
+"""docs/architecture.md's stack, bottom up; modules directly in shoprec (errors, timeunits, ranks) are 0."""
+
+
+def test_layers_only_import_downward() -> None:
+    def layer(module: str) -> int:
+        parts = module.split(".")
+        return LAYERS.get(parts[1], 0) if len(parts) > 1 else 0
+
+    graph = import_graph(SRC, "shoprec")
+    upward = [f"{a} -> {b}" for a, deps in sorted(graph.items()) for b in sorted(deps) if layer(b) > layer(a)]
+    assert not upward, "imports from a higher layer:\n" + "\n".join(upward)
+
+
 @pytest.mark.parametrize("constant", ["DAY"])
 def test_time_constants_are_defined_once(constant: str) -> None:
     """``DAY`` and friends live in shoprec.timeunits; every other module imports them."""

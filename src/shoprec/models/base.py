@@ -25,9 +25,7 @@ import scipy.sparse as sp
 from shoprec import __version__
 from shoprec.data.dataset import Dataset
 from shoprec.errors import ModelError
-
-PAD_ITEM = -1
-"""Item index used to fill a result row when fewer than k items can be recommended."""
+from shoprec.ranks import PAD_ITEM, top_k
 
 
 @dataclasses.dataclass
@@ -232,27 +230,6 @@ class Recommender(ABC):
 
 MAP_BYTES = 16 * 2**20
 """Model arrays at least this large are saved as separate ``.npy`` files and memory-mapped on load."""
-
-
-def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Best ``k`` columns per row, best first; ``-inf``/NaN entries become PAD_ITEM / NaN."""
-    n, m = scores.shape
-    width = min(k, m)
-    safe = np.where(np.isnan(scores), -np.inf, scores)
-    if width < m:
-        part = np.argpartition(-safe, width - 1, axis=1)[:, :width]
-    else:
-        part = np.broadcast_to(np.arange(m), (n, m)).copy()
-    part_scores = np.take_along_axis(safe, part, axis=1)
-    order = np.argsort(-part_scores, axis=1, kind="stable")
-    idx = np.take_along_axis(part, order, axis=1)
-    val = np.take_along_axis(part_scores, order, axis=1)
-    items = np.full((n, k), PAD_ITEM, dtype=np.int64)
-    out = np.full((n, k), np.nan, dtype=np.float32)
-    valid = np.isfinite(val)
-    items[:, :width] = np.where(valid, idx, PAD_ITEM)
-    out[:, :width] = np.where(valid, val, np.nan)
-    return items, out
 
 
 def _mask(rows: np.ndarray, matrix: sp.csr_matrix, row_ids: np.ndarray) -> None:

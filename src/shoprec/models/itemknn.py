@@ -19,6 +19,7 @@ from shoprec.data.dataset import Dataset
 from shoprec.errors import ModelError
 from shoprec.models.base import Recommender, _csr_arrays, _csr_from_arrays
 from shoprec.models.registry import register
+from shoprec.ranks import top_k
 
 WEIGHTINGS = ("binary", "count", "weighted")
 
@@ -87,12 +88,15 @@ def cosine_similarity(user_items: sp.csr_matrix, shrinkage: float = 0.0, neighbo
 
 
 def _top_per_row(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
-    """Keep the ``k`` largest entries of each row of ``m`` (one argpartition per row over k)."""
+    """Keep the ``k`` largest entries of each row of ``m``; equal values by lowest column, the
+    order of :func:`shoprec.ranks.top_k` (columns sorted first, so position in a row is column order)."""
+    m.sort_indices()
     counts = np.diff(m.indptr)
     keep = np.ones(m.nnz, dtype=bool)
     for r in np.flatnonzero(counts > k):
         start, end = m.indptr[r], m.indptr[r + 1]
-        keep[start + np.argpartition(-m.data[start:end], k)[k:]] = False
+        keep[start:end] = False
+        keep[start + top_k(m.data[None, start:end], k)[0][0]] = True
     indptr = np.zeros_like(m.indptr)
     np.cumsum(np.minimum(counts, k), out=indptr[1:])
     return sp.csr_matrix((m.data[keep], m.indices[keep], indptr), shape=m.shape)

@@ -57,6 +57,7 @@ from shoprec.models.itemgraph import ItemGraph
 from shoprec.models.registry import register
 from shoprec.models.seqtrain import EarlyStopping, TrainLog
 from shoprec.models.textside import TextVectors, check_mode, torch_threads
+from shoprec.ranks import ndcg_of_ranks, target_ranks
 
 LOSSES = ("softmax", "bpr")
 GRAPH_EDGES = {"co_basket": 1.0, "consecutive": 1.0}
@@ -232,15 +233,14 @@ def without(matrix: sp.csr_matrix, holdout: Holdout) -> sp.csr_matrix:
 def ndcg_at_10(
     user_vectors: np.ndarray, item_vectors: np.ndarray, seen: sp.csr_matrix, targets: np.ndarray, block: int = 1024
 ) -> float:
-    """Mean NDCG@10 of one target per user over the full catalogue minus the user's ``seen`` items."""
+    """Mean NDCG@10 of one target per user over the full catalogue minus the user's ``seen`` items;
+    ties ranked as :func:`shoprec.ranks.top_k` lists them (score, then item index)."""
     gains = []
     for start in range(0, len(targets), block):
         scores = user_vectors[start : start + block] @ item_vectors.T  # (b, n_items)
         coo = seen[start : start + block].tocoo()
         scores[coo.row, coo.col] = -np.inf
-        target = scores[np.arange(len(scores)), targets[start : start + block]][:, None]
-        rank = (scores > target).sum(axis=1)
-        gains.append(np.where(rank < 10, 1.0 / np.log2(rank + 2.0), 0.0))
+        gains.append(ndcg_of_ranks(target_ranks(scores, targets[start : start + block]), 10))
     return float(np.concatenate(gains).mean()) if gains else float("nan")
 
 

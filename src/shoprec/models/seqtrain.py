@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from shoprec.data.dataset import Dataset
+from shoprec.ranks import ndcg_of_ranks, target_ranks
 
 
 def user_histories(dataset: Dataset, collapse_repeats: bool = True) -> list[np.ndarray]:
@@ -135,14 +136,12 @@ class Validation:
 
 def ndcg_at_10(scores: torch.Tensor, seen: torch.Tensor, targets: torch.Tensor) -> np.ndarray:
     """Per row NDCG@10 of ``targets`` (shifted) in ``scores`` (B, n_items); ``seen`` (B, S) shifted
-    items to exclude, 0 = padding."""
+    items to exclude, 0 = padding. Ties are ranked as :func:`shoprec.ranks.top_k` lists them."""
     scores = scores.clone()
     rows = torch.arange(len(scores)).unsqueeze(1).expand_as(seen)
     real = seen > 0
     scores[rows[real], seen[real] - 1] = float("-inf")
-    target_scores = scores[torch.arange(len(scores)), targets - 1].unsqueeze(1)
-    rank = (scores > target_scores).sum(dim=1).numpy()
-    return np.where(rank < 10, 1.0 / np.log2(rank + 2.0), 0.0)
+    return ndcg_of_ranks(target_ranks(scores.numpy(), (targets - 1).numpy()), 10)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from shoprec.errors import ConfigError, ModelError
+from shoprec.ranks import ndcg_from_hits, top_k
 
 OBJECTIVES = ("lambdarank", "binary")
 
@@ -220,7 +221,8 @@ class WeightedFusion:
 
 
 def ndcg_at(scores: np.ndarray, labels: np.ndarray, k: int, n_relevant: int | None = None) -> float:
-    """NDCG@k of one list ordered by ``scores`` (ties by position) against 0/1 ``labels``.
+    """NDCG@k of one candidate list ordered by ``scores`` against 0/1 ``labels``: the order of
+    :func:`shoprec.ranks.top_k`, so ties go by position in the list, as the pipeline shows them.
 
     ``n_relevant`` counts relevant items outside the list too (the ideal DCG's length); by default
     the positives in ``labels``.
@@ -228,7 +230,6 @@ def ndcg_at(scores: np.ndarray, labels: np.ndarray, k: int, n_relevant: int | No
     n_rel = int(labels.sum()) if n_relevant is None else n_relevant
     if n_rel == 0:
         return 0.0
-    order = np.argsort(-scores, kind="stable")[:k]
-    gains = labels[order] / np.log2(np.arange(2, len(order) + 2))
-    ideal = (1.0 / np.log2(np.arange(2, min(n_rel, k) + 2))).sum()
-    return float(gains.sum() / ideal)
+    order = top_k(np.asarray(scores, dtype=np.float64)[None, :], k)[0]  # (1, k), PAD_ITEM past the list
+    hits = np.append(np.asarray(labels, dtype=np.float64), 0.0)[order] > 0  # PAD_ITEM (-1) reads the 0
+    return float(ndcg_from_hits(hits, np.array([n_rel]))[0])

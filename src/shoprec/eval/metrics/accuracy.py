@@ -8,7 +8,9 @@ their count (recall, F1, NDCG); evaluate only users with truth.
 Definitions follow RecBole: recall divides by |truth| (LensKit divides by min(|truth|, K), which
 only differs when a user has more than K truth items) and precision divides by K even when the
 list is padded (a shorter list does not earn a higher precision). NDCG's ideal DCG places
-min(|truth|, K) hits at the top.
+min(|truth|, K) hits at the top; its formula is :func:`shoprec.ranks.ndcg_from_hits`, the one that
+training and fusion tuning use too. Lists made by :func:`shoprec.ranks.top_k` break score ties by
+item index, so the same scores always give the same metrics.
 
 >>> import scipy.sparse as sp
 >>> truth = sp.csr_matrix(([1.0], ([0], [7])), shape=(1, 10))
@@ -24,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from shoprec.eval.metrics.hits import check_recs, hit_matrix, relevant_counts
+from shoprec.ranks import ndcg_from_hits
 
 
 def hit_rate(recs: np.ndarray, truth: sp.csr_matrix, k: int) -> np.ndarray:
@@ -49,7 +52,7 @@ def f1(recs: np.ndarray, truth: sp.csr_matrix, k: int) -> np.ndarray:
 
 def ndcg(recs: np.ndarray, truth: sp.csr_matrix, k: int) -> np.ndarray:
     """NDCG@K: sum of 1/log2(rank + 1) over hits, divided by the best possible for this user."""
-    return _ndcg(_hits(recs, truth, k), relevant_counts(truth))
+    return ndcg_from_hits(_hits(recs, truth, k), relevant_counts(truth))
 
 
 def mrr(recs: np.ndarray, truth: sp.csr_matrix, k: int) -> np.ndarray:
@@ -67,7 +70,7 @@ def accuracy_metrics(recs: np.ndarray, truth: sp.csr_matrix, ks: Iterable[int]) 
         hits = all_hits[:, :k]
         p, r = _precision(hits), _recall(hits, n_rel)
         out.update({f"hr@{k}": _hr(hits), f"recall@{k}": r, f"precision@{k}": p, f"f1@{k}": _f1(p, r)})
-        out.update({f"ndcg@{k}": _ndcg(hits, n_rel), f"mrr@{k}": _mrr(hits)})
+        out.update({f"ndcg@{k}": ndcg_from_hits(hits, n_rel), f"mrr@{k}": _mrr(hits)})
     return out
 
 
@@ -92,15 +95,6 @@ def _f1(p: np.ndarray, r: np.ndarray) -> np.ndarray:
     total = p + r
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(total > 0, 2 * p * r / np.where(total > 0, total, 1.0), np.where(np.isnan(r), np.nan, 0.0))
-
-
-def _ndcg(hits: np.ndarray, n_rel: np.ndarray) -> np.ndarray:
-    k = hits.shape[1]
-    discount = 1.0 / np.log2(np.arange(2, k + 2))  # (k,) gain of a hit at rank 1..k
-    ideal = np.r_[0.0, np.cumsum(discount)][np.minimum(n_rel, k)]  # best DCG for each user
-    dcg = hits @ discount
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(n_rel > 0, dcg / np.where(ideal > 0, ideal, 1.0), np.nan)
 
 
 def _mrr(hits: np.ndarray) -> np.ndarray:
