@@ -65,12 +65,12 @@ from shoprec.data.adapters import load_dataset  # noqa: E402
 from shoprec.data.adapters.bundlerec import load_bundlerec, read_bundles  # noqa: E402
 from shoprec.text.encoders import OnnxMiniLMEncoder  # noqa: E402
 from shoprec.text.vectors import item_vectors  # noqa: E402
+from shoprec.timeunits import DAY  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SHOPREC_SHARED_DATA", REPO.parent / "shared" / "datasets"))
 CACHE = REPO.parent / "cache" / "vectors"
 RESULTS = REPO / "benchmarks" / "results" / "bundles.json"
-DAY = 86_400
 CLUSTERS = 60
 METHODS = ("bundle (greedy)", "bundle (genetic)", "co-purchase", "text neighbours", "popularity")
 

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from shoprec.service.deps import AdminKey, EngineDep, ReadKey
 from shoprec.service.schemas import PlanIn
+from shoprec.timeunits import DAY
 
 router = APIRouter(tags=["models"])
 
@@ -42,7 +43,7 @@ async def online(
     engine: EngineDep,
     _: ReadKey,
     by: Annotated[list[Literal["version", "source", "scenario"]] | None, Query(max_length=3)] = None,
-    bucket_seconds: Annotated[int | None, Query(ge=60, le=31 * 86400)] = None,
+    bucket_seconds: Annotated[int | None, Query(ge=60, le=31 * DAY)] = None,
     since: float | None = None,
 ) -> list[dict]:
     """Impressions, clicks, purchases, CTR and conversion joined on recommendation id."""
