@@ -39,23 +39,26 @@ class Candidates:
         Items keep the order of first appearance over sources in the given order.
         """
         sources = tuple(proposals)
-        order: dict[int, int] = {}
-        for items, _ in proposals.values():
-            for item in np.asarray(items).ravel().tolist():
-                if item >= 0 and item not in order:
-                    order[item] = len(order)
-        n = len(order)
+        columns = [np.asarray(items).ravel() for items, _ in proposals.values()]
+        values = [np.asarray(scores, dtype=np.float32).ravel() for _, scores in proposals.values()]
+        kept = [items >= 0 for items in columns]
+        every = np.concatenate([items[keep] for items, keep in zip(columns, kept, strict=True)]).astype(np.int64)
+        # first appearance over sources in order: the unique items sorted by where each first occurs
+        unique, first, inverse = np.unique(every, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")
+        row_of = np.empty(len(unique), dtype=np.int64)
+        row_of[order] = np.arange(len(unique))
+        rows_all = row_of[inverse.ravel()]
+        n = len(unique)
         scores = np.full((n, len(sources)), np.nan, dtype=np.float32)
         ranks = np.full((n, len(sources)), -1, dtype=np.int32)
-        for s, (items, values) in enumerate(proposals.values()):
-            items = np.asarray(items).ravel()
-            values = np.asarray(values, dtype=np.float32).ravel()
-            keep = items >= 0
-            rows = np.array([order[i] for i in items[keep].tolist()], dtype=np.int64)
-            scores[rows, s] = values[keep]
+        start = 0
+        for s, (items, keep) in enumerate(zip(columns, kept, strict=True)):
+            rows = rows_all[start : start + int(keep.sum())]
+            start += len(rows)
+            scores[rows, s] = values[s][keep]
             ranks[rows, s] = np.arange(len(items), dtype=np.int32)[keep]
-        items = np.fromiter(order, dtype=np.int64, count=n)
-        return cls(items, sources, scores, ranks, np.zeros(n, dtype=np.float32))
+        return cls(unique[order], sources, scores, ranks, np.zeros(n, dtype=np.float32))
 
     @classmethod
     def empty(cls, sources: tuple[str, ...] = ()) -> Candidates:
