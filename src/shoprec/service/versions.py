@@ -30,6 +30,7 @@ import re
 import shutil
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,9 +149,13 @@ def train_version(
     began = time.time()
     enc = load_encoder(encoder, sample_texts=dataset.items["title"].astype(str).tolist()[:500])
     vectors = item_vectors(dataset, enc, cache_dir=vector_cache, progress=progress)
+
+    def vectors_of(train: Dataset) -> np.ndarray:  # a split's item text holds only its training reviews
+        return item_vectors(train, enc, cache_dir=vector_cache, progress=progress)
+
     pipe, notes = build_pipeline(config), []
-    ranker_stats = _fit_ranker(pipe, dataset, vectors, notes, progress)
-    metrics = _offline_metrics(pipe, dataset, vectors, progress) if evaluate else {}
+    ranker_stats = _fit_ranker(pipe, dataset, vectors_of, notes, progress)
+    metrics = _offline_metrics(pipe, dataset, vectors_of, progress) if evaluate else {}
     pipe.fit(dataset, vectors, progress=progress)
     graph = ItemGraph.build(dataset)
     crosscat = _fit_crosscat(dataset, pipe.resources.info, vectors, notes, crosscat_mode)
@@ -179,7 +184,7 @@ def _parse_config(text: str) -> object:
         raise ConfigError(f"pipeline config is not valid TOML: {err}") from None
 
 
-def _fit_ranker(pipe: Pipeline, dataset: Dataset, vectors: np.ndarray, notes: list, progress: bool) -> dict:
+def _fit_ranker(pipe: Pipeline, dataset: Dataset, vectors_of: Callable, notes: list, progress: bool) -> dict:
     from shoprec.eval import leave_last_out
 
     if pipe.rank == "none":
@@ -189,7 +194,7 @@ def _fit_ranker(pipe: Pipeline, dataset: Dataset, vectors: np.ndarray, notes: li
         notes.append("no user has enough events for a validation stage: ranking by equal-weight fusion")
         pipe.rank = "fusion"
         return {}
-    pipe.fit(valid.train, vectors, progress=progress)
+    pipe.fit(valid.train, vectors_of(valid.train), progress=progress)
     try:
         stats = pipe.fit_ranker(contexts_from_dataset(valid.train, valid.users), valid.truth)
     except ModelError as err:
@@ -199,14 +204,14 @@ def _fit_ranker(pipe: Pipeline, dataset: Dataset, vectors: np.ndarray, notes: li
     return {k: v for k, v in stats.items() if isinstance(v, int | float | dict)}
 
 
-def _offline_metrics(pipe: Pipeline, dataset: Dataset, vectors: np.ndarray, progress: bool) -> dict:
+def _offline_metrics(pipe: Pipeline, dataset: Dataset, vectors_of: Callable, progress: bool) -> dict:
     """Full-catalogue metrics of the pipeline and of each source on the test stage."""
     from shoprec.eval import leave_last_out, score_recommendations
 
     test = leave_last_out(dataset, stage="test")
     if not len(test.users):
         return {}
-    pipe.fit(test.train, vectors, progress=progress)
+    pipe.fit(test.train, vectors_of(test.train), progress=progress)
     contexts = contexts_from_dataset(test.train, test.users)
     k = max(EVAL_KS)
     lists = {"pipeline": [r.items for r in pipe.recommend(contexts, k=k, with_shares=False)]}
