@@ -42,8 +42,8 @@ def test_demo_end_to_end(tmp_path, capsys):
     # The same leave-last-out test split: the demo shop plants co-purchase and taste structure that
     # the served pipeline and EASE learn and item popularity cannot see.
     assert manifest["metrics"]["users"] == report["models"]["popularity"]["users"]
-    assert manifest["metrics"]["pipeline"]["ndcg@10"] > 2 * ndcg["popularity"]
-    assert ndcg["ease"] > 2 * ndcg["popularity"]
+    assert manifest["metrics"]["pipeline"]["ndcg@10"] > 4 * ndcg["popularity"]  # measured: 0.365 against 0.038
+    assert ndcg["ease"] > 4 * ndcg["popularity"]  # measured: 0.246
     assert (tmp_path / "report" / "report.png").stat().st_size > 5000
     assert "pipeline (learned)" in out and "home feed with explanations" in out
     assert " en: " in out and " zh: " in out
