@@ -109,3 +109,46 @@ def test_source_shares_skip_only_rows_that_cannot_change(fitted) -> None:
         np.testing.assert_array_equal(pipe._source_contributions(X), want)
         lifted += int((want > 0).sum())
     assert lifted > 100  # the shares are not all zero: the comparison sees real falls
+
+
+# ---------------------------------------------------------------------- the compiled trees
+def test_compiled_trees_predict_what_lightgbm_predicts(fitted) -> None:
+    """The ranker's compiled trees against LightGBM's predict on real feature rows (missing values
+    included) and on random ones, to 1e-9 (raw scores: to the last bit)."""
+    from collections import defaultdict
+
+    pipe, contexts = fitted
+    ranker = pipe.ranker
+    assert ranker.compiled is not None, ranker.compiled_note
+    cands = pipe.candidates(contexts)
+    X = np.vstack(pipe.score(contexts, cands, "learned", defaultdict(float)))
+    rng = np.random.default_rng(0)
+    noise = rng.normal(scale=3.0, size=(2000, X.shape[1])).astype(np.float32)
+    noise[rng.random(noise.shape) < 0.3] = np.nan
+    noise[rng.random(noise.shape) < 0.05] = 0.0
+    booster, best = ranker.booster, ranker.booster.best_iteration
+    for rows in (X, noise):
+        assert np.isnan(rows).any()
+        want = booster.predict(rows, num_iteration=best, num_threads=1)
+        np.testing.assert_allclose(ranker.compiled.predict(rows), want, rtol=0, atol=1e-9)
+        raw = booster.predict(rows, num_iteration=best, raw_score=True, num_threads=1)
+        np.testing.assert_array_equal(ranker.compiled.raw(rows), raw)
+        np.testing.assert_allclose(ranker.predict(rows), want.astype(np.float32), rtol=0, atol=1e-7)
+    assert len(np.unique(want)) > 100  # the trees split the rows: the comparison is not on constants
+
+
+def test_model_text_round_trip_compiles_the_same_trees(fitted) -> None:
+    from shoprec.pipeline.ranking import LearnedRanker
+
+    pipe, _ = fitted
+    loaded = LearnedRanker.from_string(pipe.ranker.to_string(), pipe.ranker.config, pipe.ranker.feature_names)
+    rows = np.random.default_rng(1).normal(size=(500, len(pipe.ranker.feature_names))).astype(np.float32)
+    np.testing.assert_array_equal(loaded.compiled.raw(rows), pipe.ranker.compiled.raw(rows))
+    np.testing.assert_array_equal(loaded.predict(rows), pipe.ranker.predict(rows))
+
+
+def test_unsupported_models_keep_lightgbm() -> None:
+    from shoprec.pipeline.trees import compile_trees
+
+    trees, reason = compile_trees("tree\nversion=v4\nobjective=regression\n\nend of trees\n")
+    assert trees is None and "regression" in reason

@@ -62,6 +62,10 @@ class LearnedRanker:
         self.booster = None
         self.feature_names: list[str] = []
         self.fit_stats: dict = {}
+        self.compiled = None
+        """:class:`~shoprec.pipeline.trees.Trees` of the booster for request-sized batches (None:
+        LightGBM's predict, with the reason in ``compiled_note``)."""
+        self.compiled_note = ""
 
     @property
     def is_fitted(self) -> bool:
@@ -107,6 +111,7 @@ class LearnedRanker:
             callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)],
         )
         self.feature_names = list(feature_names)
+        self._compile()
         self.fit_stats = {
             "rows": len(y),
             "users": len(groups),
@@ -120,9 +125,18 @@ class LearnedRanker:
     def predict(self, X: np.ndarray) -> np.ndarray:
         self._check()
         threads = self._threads(len(X))
+        if self.compiled is not None and threads == 1:
+            return self.compiled.predict(X).astype(np.float32)
         return self.booster.predict(X, num_iteration=self.booster.best_iteration, num_threads=threads).astype(
             np.float32
         )
+
+    def _compile(self) -> None:
+        """Compile the trees that predict uses (the best iteration's) for request-sized batches."""
+        from shoprec.pipeline.trees import compile_trees
+
+        text = self.booster.model_to_string(num_iteration=self.booster.best_iteration)
+        self.compiled, self.compiled_note = compile_trees(text)
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """(n, n_features + 1) exact per-feature attributions (TreeSHAP); the last column is the bias."""
@@ -159,6 +173,7 @@ class LearnedRanker:
         ranker = cls(config)
         ranker.booster = lgb.Booster(model_str=text)
         ranker.feature_names = feature_names
+        ranker._compile()
         return ranker
 
 
