@@ -26,6 +26,13 @@ if [ "$job" = test ] && [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/n
     || { $sudo apt-get update -qq >/dev/null 2>&1 && $sudo apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null 2>&1; } \
     || echo "warning: could not install chromium; the dashboard browser tests will be skipped" >&2
 fi
+# The live-state tests start, kill and restart a redis-server of their own.
+if [ "$job" = test ] && ! command -v redis-server >/dev/null && command -v apt-get >/dev/null; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get install -y -qq redis-server >/dev/null 2>&1 \
+    || { $sudo apt-get update -qq >/dev/null 2>&1 && $sudo apt-get install -y -qq redis-server >/dev/null 2>&1; } \
+    || echo "warning: could not install redis-server; the Redis live-state tests will be skipped" >&2
+fi
 pip=(.venv/bin/python -m pip --disable-pip-version-check)
 "${pip[@]}" install --quiet --upgrade pip
 "${pip[@]}" install --quiet "torch==2.13.0"

@@ -125,3 +125,51 @@ class Server:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+class RedisServer:
+    """A ``redis-server`` of the test's own on a free loopback port, without persistence (a restart
+    starts empty, like a Redis that lost its data). :meth:`kill` is SIGKILL; :meth:`start` again
+    restarts it on the same port."""
+
+    def __init__(self, folder: Path) -> None:
+        if not Path(REDIS_SERVER).exists():
+            raise FileNotFoundError(
+                f"redis-server not found on PATH or at {REDIS_SERVER} (apt-get install redis-server)"
+            )
+        self.folder, self.port = Path(folder), free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 10.0) -> RedisServer:
+        import redis
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        log = (self.folder / "redis.log").open("a")
+        self.proc = subprocess.Popen([REDIS_SERVER, *args, "--dir", str(self.folder)], stdout=log, stderr=log)
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if client.ping():
+                    client.close()
+                    return self
+            except redis.RedisError:
+                time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"redis-server did not answer on port {self.port} within {timeout} s")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.kill()

@@ -28,7 +28,7 @@ from shoprec.errors import ShoprecError
 from shoprec.service.ab import VersionManager
 from shoprec.service.auth import KeyChecker, RateLimited
 from shoprec.service.engine import Engine
-from shoprec.service.live import open_live
+from shoprec.service.live_redis import open_live
 from shoprec.service.metrics import Metrics
 from shoprec.service.problems import status_of
 from shoprec.service.schemas import Problem

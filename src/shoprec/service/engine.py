@@ -23,7 +23,7 @@ from shoprec.service.explanations import explain_list
 from shoprec.service.feedcache import FeedCache, Proposal
 from shoprec.service.feeds import Feeds, proposal
 from shoprec.service.history import Histories
-from shoprec.service.live import LiveState
+from shoprec.service.live import LiveEvents, LiveState
 from shoprec.service.profiles import user_profile
 from shoprec.service.search import search_items
 from shoprec.service.served import Filters, ServedList
@@ -62,7 +62,7 @@ class Engine:
     def now(self, dep: Deployed) -> float:
         return self.histories.now(dep)
 
-    def context(self, dep: Deployed, user_id: str | None) -> tuple[UserContext, list[Event]]:
+    def context(self, dep: Deployed, user_id: str | None) -> tuple[UserContext, LiveEvents]:
         return self.histories.context(dep, user_id)
 
     @staticmethod
@@ -81,6 +81,11 @@ class Engine:
     ) -> ServedList:
         """One feed (see :meth:`Feeds.recommend`)."""
         return self.feeds.recommend(scenario, user_id, item_id, k, filters, log)
+
+    def live_events(self, user_id: str) -> tuple[Deployed, LiveEvents]:
+        """The user's serving version and live events, as the user's next feed reads them."""
+        dep = self.versions.for_user(user_id)
+        return dep, self.histories.context(dep, user_id)[1]
 
     def profile(self, user_id: str, lang: str = "en") -> dict:
         return user_profile(self.versions, self.histories, self.catalog, user_id, lang)

@@ -23,7 +23,7 @@ def explain_list(
     from shoprec.pipeline.explain_text import heatmap_data, render
 
     dep = versions.for_user(user_id)
-    ctx, _ = histories.context(dep, user_id)
+    ctx, live = histories.context(dep, user_id)
     anchor = catalog.anchor(dep, item_id) if scenario in ITEM_SCENARIOS else None
     if anchor is not None and anchor < 0:
         raise NotFound(f"{item_id!r} is new since version {dep.version}: explanations cover trained items only")
@@ -38,6 +38,8 @@ def explain_list(
         "scenario": scenario,
         "version": dep.version,
         "lang": lang,
+        "live_state": live.state,
+        "degraded": live.degraded,
         "items": rows,
         "heatmap": heatmap_data(ctx, explanations, dep.info),
     }

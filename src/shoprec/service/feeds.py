@@ -22,7 +22,7 @@ from shoprec.service.feedcache import DEPTH as CACHE_DEPTH
 from shoprec.service.feedcache import FeedCache, Proposal
 from shoprec.service.history import Histories
 from shoprec.service.newitems import Columns, blend_new, query_vector, text_neighbours
-from shoprec.service.served import ITEM_SCENARIOS, Filters, ServedList
+from shoprec.service.served import DEGRADED_NOTE, ITEM_SCENARIOS, Filters, ServedList
 from shoprec.service.store.base import Event, Impression
 from shoprec.service.versions import Deployed
 
@@ -80,7 +80,8 @@ class Feeds:
         served = [catalog.served(dep, *row) for row in zip(items[:k], scores[:k], sources[:k], shares[:k], strict=True)]
         timings = dict(base.timings)
         timings["total"] = 1000 * (time.perf_counter() - began)
-        out = ServedList(uuid.uuid4().hex, user_id, scenario, dep.version, served, list(base.notes), timings, item_id)
+        notes = [*base.notes, DEGRADED_NOTE] if live.degraded else list(base.notes)
+        out = ServedList(uuid.uuid4().hex, user_id, scenario, dep.version, served, notes, timings, item_id, live.state)
         if log:
             self.impressions.put(
                 Impression(

@@ -8,8 +8,7 @@ import time
 import numpy as np
 
 from shoprec.pipeline.context import UserContext
-from shoprec.service.live import LiveState
-from shoprec.service.store.base import Event
+from shoprec.service.live import LiveEvents, LiveState
 from shoprec.service.versions import Deployed
 
 STALE_SNAPSHOT = 30 * 86400
@@ -37,11 +36,12 @@ class Histories:
         """Request time on the version's clock (see :meth:`clock_offset`)."""
         return time.time() + self.clock_offset(dep)
 
-    def context(self, dep: Deployed, user_id: str | None) -> tuple[UserContext, list[Event]]:
-        """The user's snapshot history plus live events newer than the snapshot (oldest first)."""
+    def context(self, dep: Deployed, user_id: str | None) -> tuple[UserContext, LiveEvents]:
+        """The user's snapshot history plus live events newer than the snapshot (oldest first); the
+        live events say where they were read (``live.state``, ``live.degraded``)."""
         now = int(self.now(dep))
         if not user_id:
-            return UserContext(-1, np.empty(0, np.int64), np.empty(0, np.int64), now), []
+            return UserContext(-1, np.empty(0, np.int64), np.empty(0, np.int64), now), LiveEvents([], "none")
         user = dep.user_index(user_id)
         seqs = dep.sequences
         if user >= 0:
@@ -50,7 +50,8 @@ class Histories:
         else:
             items, times, events = np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, dtype=object)
         newest, offset = float(dep.manifest.get("data_newest", 0)), self.clock_offset(dep)
-        live = [e for e in self.live.recent(user_id) if e.timestamp + offset > newest]
+        read = self.live.recent(user_id)
+        live = LiveEvents([e for e in read if e.timestamp + offset > newest], read.state)
         if live:
             index = dep.item_indices([e.item_id for e in live])
             known = index >= 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -26,6 +27,8 @@ class Metrics:
         )
         self.loaded = Gauge("shoprec_model_versions_loaded", "Model versions loaded", registry=self.registry)
         self.swaps = Gauge("shoprec_model_swaps", "Serving-set swaps since start", registry=self.registry)
+        self.live = LiveCollector()
+        self.registry.register(self.live)
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()
@@ -38,4 +41,35 @@ class Metrics:
     def render(self, engine) -> bytes:
         self.loaded.set(len(engine.versions.loaded))
         self.swaps.set(engine.versions.swaps)
+        self.live.state = engine.live
         return generate_latest(self.registry)
+
+
+class LiveCollector:
+    """The live state's counts (:class:`shoprec.service.live.LiveStats`), read at each scrape."""
+
+    def __init__(self) -> None:
+        self.state = None
+
+    def describe(self) -> list:
+        return []
+
+    def collect(self):
+        if self.state is None:
+            return
+        stats = self.state.stats
+        reads = CounterMetricFamily(
+            "shoprec_live_reads",
+            "Live-state reads by where they were answered (unavailable: degraded, events may be missing)",
+            labels=["state"],
+        )
+        for state in ("redis", "store", "unavailable"):
+            reads.add_metric([state], stats.reads[state])
+        yield reads
+        yield CounterMetricFamily("shoprec_live_redis_errors", "Redis commands that failed", value=stats.redis_errors)
+        yield CounterMetricFamily(
+            "shoprec_live_repopulated", "User lists rebuilt in Redis from the store", value=stats.repopulated
+        )
+        yield CounterMetricFamily(
+            "shoprec_live_invalidated", "User lists dropped from Redis after a failed write", value=stats.invalidated
+        )

@@ -15,7 +15,7 @@ def user_profile(versions: VersionManager, histories: Histories, catalog: Catalo
     for a user with no events at all)."""
     dep = versions.for_user(user_id)
     ctx, live = histories.context(dep, user_id)
-    if not len(ctx.history) and not live:
+    if not len(ctx.history) and not live and not live.degraded:
         raise NotFound(f"unknown user {user_id!r}: no events from this user yet")
     profiles = dep.profiles.empty()
     if len(ctx.history):
@@ -37,6 +37,8 @@ def user_profile(versions: VersionManager, histories: Histories, catalog: Catalo
         "sentence": profiles.describe(user_id, lang),
         "events": int(len(ctx.history)),
         "live_events": len(live),
+        "live_state": live.state,
+        "degraded": live.degraded,
         "top_categories": [{"category": c, "share": round(float(s), 3)} for c, s in profiles.top_categories(user_id)],
         "top_tags": [t for t, _ in profiles.top_tags(user_id)],
         "recent_items": [catalog.item(i) for i in recent if not catalog.overlay.is_deleted(i)],

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 Id = Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")
 EVENT_NAMES = ("view", "click", "cart", "purchase")
 EARLIEST = 946_684_800.0  # 2000-01-01
+LiveStateName = Literal["redis", "store", "none", "unavailable"]
 
 
 class Strict(BaseModel):
@@ -72,6 +73,27 @@ class ListOut(BaseModel):
     items: list[ItemOut]
     notes: list[str]
     timings_ms: dict[str, float]
+    live_state: LiveStateName = Field(
+        description="Where the shopper's live events were read: redis, store (Redis missed, failed or was "
+        "being repaired; complete), none (no shopper), unavailable (neither answered: see degraded)."
+    )
+    degraded: bool = Field(description="True when the list may not reflect the shopper's latest acknowledged events.")
+
+
+class EventOut(BaseModel):
+    event_id: str
+    item_id: str
+    event: str
+    timestamp: float
+    recommendation_id: str | None
+
+
+class LiveOut(BaseModel):
+    user_id: str
+    version: str
+    live_state: LiveStateName
+    degraded: bool
+    events: list[EventOut] = Field(description="Oldest first: the live events the shopper's next feed builds on.")
 
 
 class ItemIn(Strict):

@@ -14,6 +14,7 @@ from shoprec.service.versions import Deployed
 
 USER_SCENARIOS = ("home", "cross-category", "trending", "new-arrivals", "promotions")
 ITEM_SCENARIOS = ("similar", "complements")
+DEGRADED_NOTE = "live events unavailable (neither Redis nor the store answered): this answer may miss the latest events"
 
 
 class NotFound(ShoprecError):
@@ -101,3 +102,10 @@ class ServedList:
     notes: list[str]
     timings_ms: dict[str, float]
     anchor: str | None = None
+    live_state: str = "none"
+    """Where the user's live events were read (:data:`shoprec.service.live.STATES`)."""
+
+    @property
+    def degraded(self) -> bool:
+        """True when the list may not reflect acknowledged events (the live state could not be read)."""
+        return self.live_state == "unavailable"

@@ -1,4 +1,5 @@
-"""Event ingest (write scope): acknowledged only after the events are durably committed."""
+"""Event ingest (write scope): acknowledged only after the events are durably committed; a shopper's
+live events as the feeds see them (read scope)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import asyncio
 import time
 
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 
 from shoprec.errors import ConfigError
-from shoprec.service.deps import EngineDep, Settings, WriteKey
-from shoprec.service.schemas import EventAck, EventBatch, EventIn
+from shoprec.service.deps import EngineDep, ReadKey, Settings, WriteKey
+from shoprec.service.schemas import EventAck, EventBatch, EventIn, LiveOut
 from shoprec.service.store.base import Event
 
 router = APIRouter(tags=["events"])
@@ -42,3 +44,26 @@ async def post_events(
             fix=f"split it into batches of at most {settings.max_batch}",
         )
     return await _ingest(request, engine, batch.events)
+
+
+@router.get("/users/{user_id}/events", response_model=LiveOut)
+async def live_events(user_id: str, engine: EngineDep, _: ReadKey) -> LiveOut:
+    """The shopper's live events newer than the serving version's snapshot (the latest 200 at most),
+    oldest first, read exactly as the next feed reads them, with where they were read."""
+    dep, live = await run_in_threadpool(engine.live_events, user_id)
+    return LiveOut(
+        user_id=user_id,
+        version=dep.version,
+        live_state=live.state,
+        degraded=live.degraded,
+        events=[
+            {
+                "event_id": e.event_id,
+                "item_id": e.item_id,
+                "event": e.event,
+                "timestamp": e.timestamp,
+                "recommendation_id": e.recommendation_id,
+            }
+            for e in live
+        ],
+    )
