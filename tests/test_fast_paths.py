@@ -152,3 +152,52 @@ def test_unsupported_models_keep_lightgbm() -> None:
 
     trees, reason = compile_trees("tree\nversion=v4\nobjective=regression\n\nend of trees\n")
     assert trees is None and "regression" in reason
+
+
+# ---------------------------------------------------------------------- recall sources
+def dense_recall_reference(source, contexts, k: int, rows: np.ndarray):
+    """A source's recall as it was: the whole catalogue row, non-positive scores and (when the
+    source hides them) the user's items at -inf, then top_k."""
+    from shoprec.pipeline.sources import _mask_history, _rows_top_k
+
+    rows = np.asarray(rows, dtype=np.float32).copy()
+    rows[rows <= 0] = -np.inf
+    if source.exclude_seen:
+        _mask_history(rows, contexts)
+    return _rows_top_k(rows, k)
+
+
+def assert_same_lists(got, want) -> None:
+    assert len(got) == len(want)
+    for (items, scores), (items_ref, scores_ref) in zip(got, want, strict=True):
+        np.testing.assert_array_equal(items, items_ref)
+        np.testing.assert_array_equal(scores, scores_ref)
+        assert items.dtype == np.int64 and scores.dtype == np.float32
+
+
+@pytest.mark.parametrize("k", [5, 30, 400])
+def test_item_to_item_recall_matches_the_dense_row(fitted, k: int) -> None:
+    pipe, contexts = fitted
+    source = pipe.source("i2i")
+    rows = source.history_scores([c.history for c in contexts])
+    for ctx, row in zip(contexts, rows, strict=True):
+        items, scores = source.touched_scores(ctx.history)
+        np.testing.assert_array_equal(row[items], scores)  # the sums, to the bit
+        assert not np.delete(row, items).any()  # and nothing outside the touched items
+    assert_same_lists(source.recall(contexts, k), dense_recall_reference(source, contexts, k, rows))
+
+
+@pytest.mark.parametrize("exclude_seen", [True, False])
+def test_trending_recall_matches_the_dense_row(fitted, exclude_seen: bool) -> None:
+    import dataclasses
+
+    pipe, contexts = fitted
+    source = pipe.source("trending")
+    source.exclude_seen = exclude_seen
+    try:
+        later = [dataclasses.replace(c, now=c.now + 86_400 * d) for d in (0, 3) for c in contexts]
+        for k in (3, 30, 500):
+            rows = np.stack([source.counts(c.now) for c in later])
+            assert_same_lists(source.recall(later, k), dense_recall_reference(source, later, k, rows))
+    finally:
+        source.exclude_seen = True

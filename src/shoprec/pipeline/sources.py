@@ -35,6 +35,16 @@ def _rows_top_k(rows: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]
     return out
 
 
+def _compact_top_k(items: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The best ``k`` of ``scores`` over ``items`` (ascending indices, every score finite): what
+    :func:`_rows_top_k` gives on the full row where every other item is ``-inf``, since ties
+    go to the lower index and ``items`` keep the full row's order."""
+    if not len(items):
+        return np.empty(0, np.int64), np.empty(0, np.float32)
+    [(at, values)] = _rows_top_k(scores[None, :], k)
+    return items[at].astype(np.int64), values
+
+
 def _mask_history(rows: np.ndarray, contexts: list[UserContext]) -> None:
     for r, ctx in enumerate(contexts):
         if len(ctx.history):
@@ -143,6 +153,12 @@ class ItemToItemSource(Source):
 
     def weights(self, history: np.ndarray) -> sp.csr_matrix:
         """(1, n_items) sparse row: decay^j on the j-th most recent distinct item."""
+        cols, values = self._recent_weights(history)
+        n = self.matrix.shape[0]
+        return sp.csr_matrix((values, (np.zeros(len(cols), dtype=np.int64), cols)), shape=(1, n))
+
+    def _recent_weights(self, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The ``recent`` last distinct items (most recent first) and their weights decay^j."""
         n = self.matrix.shape[0]
         seen: dict[int, None] = {}
         for item in np.asarray(history)[::-1].tolist():
@@ -151,8 +167,27 @@ class ItemToItemSource(Source):
                 if len(seen) == self.recent:
                     break
         cols = np.fromiter(seen, dtype=np.int64, count=len(seen))
-        values = self.decay ** np.arange(len(cols), dtype=np.float32)
-        return sp.csr_matrix((values, (np.zeros(len(cols), dtype=np.int64), cols)), shape=(1, n))
+        return cols, self.decay ** np.arange(len(cols), dtype=np.float32)
+
+    def touched_scores(self, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Row of :meth:`history_scores` for one history, restricted to the items some recent item
+        has as a neighbour: ``(items ascending, float32 scores)``; every other item scores 0.
+
+        The same sums as the sparse product, to the bit: neighbour rows are added in ascending
+        order of the recent item, in the product's precision, as scipy's CSR product adds them."""
+        cols, values = self._recent_weights(history)
+        order = np.argsort(cols, kind="stable")  # the product walks the weight row by column
+        cols, values = cols[order], values[order]
+        m = self.matrix
+        spans = [(int(m.indptr[c]), int(m.indptr[c + 1])) for c in cols.tolist()]
+        if not spans:
+            return np.empty(0, np.int64), np.empty(0, np.float32)
+        touched = np.unique(np.concatenate([m.indices[lo:hi] for lo, hi in spans])).astype(np.int64)
+        dtype = np.result_type(values.dtype, m.dtype)
+        sums = np.zeros(len(touched), dtype=dtype)
+        for weight, (lo, hi) in zip(values.astype(dtype), spans, strict=True):
+            sums[np.searchsorted(touched, m.indices[lo:hi])] += weight * m.data[lo:hi].astype(dtype)
+        return touched, sums.astype(np.float32)
 
     def history_scores(self, histories: list[np.ndarray]) -> np.ndarray:
         weights = sp.vstack([self.weights(h) for h in histories]) if histories else None
@@ -161,11 +196,16 @@ class ItemToItemSource(Source):
         return np.asarray((weights @ self.matrix).toarray(), dtype=np.float32)
 
     def recall(self, contexts: list[UserContext], k: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        rows = self.history_scores([c.history for c in contexts])
-        rows[rows <= 0] = -np.inf
-        if self.exclude_seen:
-            _mask_history(rows, contexts)
-        return _rows_top_k(rows, k)
+        """Per context, the best ``k`` positive scores over the items a recent item points to only
+        (``top_k``'s order is total, so this is the top k of the whole row)."""
+        out = []
+        for ctx in contexts:
+            items, scores = self.touched_scores(ctx.history)
+            keep = scores > 0
+            if self.exclude_seen and len(ctx.history):
+                keep &= ~np.isin(items, ctx.history)
+            out.append(_compact_top_k(items[keep], scores[keep], k))
+        return out
 
 
 class BuyAgainSource(Source):
@@ -226,6 +266,7 @@ class PopularitySource(Source):
         super().__init__(name)
         self.window_days, self.exclude_seen = window_days, exclude_seen
         self.windows: WindowCounts | None = None
+        self._ranked: tuple[np.ndarray, np.ndarray] | None = None
 
     def fit(self, train: Dataset, resources: Resources) -> None:
         self.windows = resources.windows or WindowCounts(train)
@@ -234,14 +275,27 @@ class PopularitySource(Source):
         """Interactions per item in the window ending at ``now`` (all time without a window)."""
         return self.windows.counts(now, self.window_days)
 
+    def ranked(self, now: int) -> np.ndarray:
+        """Items with interactions in the window ending at ``now``, best first in ``top_k``'s order
+        (count, then lower index); cached with the counts they come from."""
+        counts = self.counts(now)
+        if self._ranked is None or self._ranked[0] is not counts:
+            positive = np.flatnonzero(counts > 0)
+            self._ranked = (counts, positive[np.lexsort((positive, -counts[positive]))])
+        return self._ranked[1]
+
     def recall(self, contexts: list[UserContext], k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The first ``k`` items of :meth:`ranked` the user may see: the top k of the counts with
+        the user's items masked, without sorting the catalogue per request."""
         out = []
         for ctx in contexts:
-            row = self.counts(ctx.now).copy()[None, :]
-            row[row <= 0] = -np.inf
-            if self.exclude_seen:
-                _mask_history(row, [ctx])
-            out.extend(_rows_top_k(row, k))
+            counts, ranked = self.counts(ctx.now), self.ranked(ctx.now)
+            blocked = len(np.unique(ctx.history)) if self.exclude_seen else 0
+            head = ranked[: k + blocked]  # at most `blocked` of these are the user's
+            if blocked:
+                head = head[~np.isin(head, ctx.history)]
+            items = head[:k].astype(np.int64)
+            out.append((items, counts[items].astype(np.float32)))
         return out
 
 
