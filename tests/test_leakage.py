@@ -305,6 +305,21 @@ def test_user_profiles_are_the_same_without_the_plant(shops, protocol, vector_ca
         assert built[0].top_categories(int(user)) == built[1].top_categories(int(user))
 
 
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_cross_category_model_is_the_same_without_the_plant(shops, protocol, vector_cache):
+    from shoprec.models.textside import TextVectors
+    from shoprec.pipeline.crosscat import CrossCategory
+
+    fitted = []
+    for split in (shops[protocol].clean, shops[protocol].planted):
+        vectors = TextVectors(ENCODER, vector_cache).vectors(split.train)
+        categories = split.train.items["category"].astype(str).to_numpy()
+        fitted.append(CrossCategory(mode="attention", epochs=2, seed=1).fit(split.train, vectors, categories))
+    assert fitted[0].arrays.keys() == fitted[1].arrays.keys()
+    for name in fitted[0].arrays:
+        np.testing.assert_allclose(fitted[0].arrays[name], fitted[1].arrays[name], rtol=1e-5, atol=1e-6)
+
+
 # ---------------------------------------------------------------------------- the cut's own rules
 def test_rows_without_user_or_timestamp_follow_the_documented_rule(shops):
     ds = shops["leave-last-out/test"].planted_data
