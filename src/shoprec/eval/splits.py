@@ -58,7 +58,9 @@ class Split:
     exclude_seen: bool
     """Whether recommendations must drop the user's training items."""
     info: dict = field(default_factory=dict)
-    """Counts: users evaluated, users skipped by reason, truth items, cutoffs."""
+    """Counts: users evaluated, users skipped by reason, truth items, cutoffs, and the reviews and
+    queries the cut removed (``{table}_removed_after_cutoff``, ``{table}_removed_no_timestamp``;
+    leave-last-out also ``{table}_kept_no_user``)."""
 
     @property
     def users(self) -> np.ndarray:
