@@ -201,3 +201,36 @@ def test_trending_recall_matches_the_dense_row(fitted, exclude_seen: bool) -> No
             assert_same_lists(source.recall(later, k), dense_recall_reference(source, later, k, rows))
     finally:
         source.exclude_seen = True
+
+
+# ---------------------------------------------------------------------- the service's proposal
+def proposal_reference(item_ids: np.ndarray, rec, scenario: str) -> tuple:
+    """The service's proposal as it was built, item by item."""
+    ids = item_ids[rec.items].tolist()
+    names, shares = [], []
+    for r in range(len(ids)):
+        row = rec.source_shares[r] if scenario == "home" and rec.source_shares.size else None
+        if row is not None and row.max() > 0:
+            names.append(rec.candidates.sources[int(np.argmax(row))])
+            shares.append({n: round(float(v), 4) for n, v in zip(rec.candidates.sources, row, strict=True) if v > 0})
+        else:
+            proposed = (rec.candidates.source_ranks[r] >= 0).any()
+            names.append(scenario if proposed and scenario != "home" else "fallback")
+            shares.append({})
+    return ids, rec.scores.astype(float).tolist(), names, shares, list(rec.notes)
+
+
+@pytest.mark.parametrize("scenario", ["home", "trending"])
+def test_packed_proposal_is_the_item_by_item_one(fitted, scenario: str) -> None:
+    from shoprec.service.feedcache import Packed
+
+    pipe, contexts = fitted
+    item_ids = pipe.resources.info.item_id
+    recs = pipe.recommend(contexts, k=50)
+    recs[0].source_shares[:3] = 0  # items no source lifts: named by the scenario or "fallback"
+    for rec in recs:
+        got = Packed.of(rec, scenario).unpack(item_ids)
+        want = proposal_reference(item_ids, rec, scenario)
+        assert (got.items, got.scores, got.sources, got.shares, got.notes) == want
+        assert list(map(list, (d.keys() for d in got.shares))) == list(map(list, (d.keys() for d in want[3])))
+    assert any(s for rec in recs for s in proposal_reference(item_ids, rec, scenario)[3]) == (scenario == "home")

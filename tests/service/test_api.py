@@ -267,6 +267,19 @@ def test_a_click_shapes_the_very_next_feed_of_a_known_user(client, read, write) 
     assert profile["recent_items"][0]["item_id"] == clicked
 
 
+def test_a_feed_names_the_newest_live_event_it_reflects(client, read, write, catalog) -> None:
+    user = f"reflect-{uuid.uuid4().hex[:8]}"
+    assert client.get(f"/v1/users/{user}/recommendations", headers=read).json()["live_event_id"] is None
+    for item in (CHARGER, CHARGER, catalog["items"][5]):
+        sent = event(user, item, "view")
+        assert client.post("/v1/events", json=sent, headers=write).json()["accepted"] == 1
+        for _ in range(2):  # the first answer runs the pipeline, the second comes from the feed cache
+            feed = client.get(f"/v1/users/{user}/recommendations", headers=read).json()
+            assert feed["live_event_id"] == sent["event_id"]
+        assert item not in ids(feed)
+    assert "served from the feed cache" in feed["notes"]
+
+
 def test_a_first_click_turns_a_cold_feed_into_co_viewed_items(client, read, write) -> None:
     user = f"cold-{uuid.uuid4().hex[:8]}"
     cold = client.get(f"/v1/users/{user}/recommendations", headers=read).json()

@@ -72,6 +72,33 @@ class Packed:
             tuple(proposal.notes),
         )
 
+    @classmethod
+    def of(cls, rec, scenario: str) -> Packed:
+        """A pipeline or scenario result (:class:`~shoprec.pipeline.pipeline.Recommendation`) packed
+        straight from its arrays. Unpacked, it is the proposal the service serves: each item's
+        winning source is the one with the largest share of its score (home feeds), else the
+        scenario's name for items a source proposed, else ``fallback``; shares only on home feeds."""
+        sources = tuple(rec.candidates.sources)
+        names = tuple(dict.fromkeys([*sources, "fallback", scenario]))
+        column = {name: j for j, name in enumerate(names)}
+        n = len(rec.items)
+        from_sources = np.array([column[s] for s in sources], dtype=np.int64)
+        shares = np.zeros((n, len(names)), dtype=np.float32)
+        if scenario == "home" and rec.source_shares.size:
+            shares[:, from_sources] = rec.source_shares
+        lifted = shares.max(axis=1, initial=0.0) > 0
+        proposed = (rec.candidates.source_ranks >= 0).any(axis=1)
+        other = np.where(proposed & (scenario != "home"), column[scenario], column["fallback"])
+        best = from_sources[np.argmax(shares[:, from_sources], axis=1)] if len(sources) else other
+        return cls(
+            np.asarray(rec.items, dtype=np.int32),
+            np.asarray(rec.scores, dtype=np.float64),
+            np.where(lifted, best, other).astype(np.int8),
+            shares,
+            names,
+            tuple(rec.notes),
+        )
+
     def unpack(self, item_ids: np.ndarray, limit: int | None = None) -> Proposal:
         """The proposal again, its first ``limit`` items (without stage timings: a hit ran no stages)."""
         rows = self.shares[:limit].tolist()
@@ -105,7 +132,9 @@ class FeedCache:
         return entry[2].unpack(dep.info.item_id, limit)
 
     def put(self, key: tuple, stamp: tuple, proposal: Proposal, dep) -> None:
-        packed = Packed.pack(proposal, dep.item_indices)
+        self.put_packed(key, stamp, Packed.pack(proposal, dep.item_indices))
+
+    def put_packed(self, key: tuple, stamp: tuple, packed: Packed) -> None:
         if (packed.items < 0).any():
             return  # only trained items can be packed; such a list is simply not cached
         with self._lock:
@@ -143,7 +172,7 @@ class FeedCache:
                     dep.dataset, np.arange(start, min(start + batch, len(users))), now=int(engine.now(dep))
                 )
                 for ctx, rec in zip(contexts, dep.pipeline.recommend(contexts, DEPTH), strict=True):
-                    self.put((dep.version, str(users[ctx.user])), stamp, engine.proposal(dep, rec, "home"), dep)
+                    self.put_packed((dep.version, str(users[ctx.user])), stamp, Packed.of(rec, "home"))
                 state["done"] = min(start + batch, len(users))
                 time.sleep(0)  # let request threads run between batches
         except Exception as err:  # noqa: BLE001 - a failed warm-up only means more misses

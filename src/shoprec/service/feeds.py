@@ -19,7 +19,7 @@ from shoprec.service.ab import VersionManager
 from shoprec.service.background import BackgroundWriter
 from shoprec.service.catalog import Catalog
 from shoprec.service.feedcache import DEPTH as CACHE_DEPTH
-from shoprec.service.feedcache import FeedCache, Proposal
+from shoprec.service.feedcache import FeedCache, Packed, Proposal
 from shoprec.service.history import Histories
 from shoprec.service.newitems import Columns, blend_new, query_vector, text_neighbours
 from shoprec.service.served import DEGRADED_NOTE, ITEM_SCENARIOS, Filters, ServedList
@@ -81,7 +81,10 @@ class Feeds:
         timings = dict(base.timings)
         timings["total"] = 1000 * (time.perf_counter() - began)
         notes = [*base.notes, DEGRADED_NOTE] if live.degraded else list(base.notes)
-        out = ServedList(uuid.uuid4().hex, user_id, scenario, dep.version, served, notes, timings, item_id, live.state)
+        newest = live[-1].event_id if live else None
+        out = ServedList(
+            uuid.uuid4().hex, user_id, scenario, dep.version, served, notes, timings, item_id, live.state, newest
+        )
         if log:
             self.impressions.put(
                 Impression(
@@ -102,9 +105,12 @@ class Feeds:
         key, stamp = (dep.version, user_id), (self.catalog.overlay.seq, live[-1].event_id if live else "")
         if cacheable and (hit := self.cache.get(key, stamp, dep, depth)) is not None:
             return Proposal(hit.items, hit.scores, hit.sources, hit.shares, hit.notes + ["served from the feed cache"])
-        result = proposal(dep, dep.pipeline.recommend([ctx], CACHE_DEPTH if cacheable else depth)[0], "home")
+        rec = dep.pipeline.recommend([ctx], CACHE_DEPTH if cacheable else depth)[0]
+        packed = Packed.of(rec, "home")
         if cacheable:
-            self.cache.put(key, stamp, result, dep)
+            self.cache.put_packed(key, stamp, packed)
+        result = packed.unpack(dep.info.item_id)
+        result.timings = dict(rec.timings)
         return result
 
     def _filtered(self, dep: Deployed, base: Proposal, filters: Filters) -> Columns:
@@ -118,16 +124,8 @@ class Feeds:
 
 
 def proposal(dep: Deployed, rec: Recommendation, scenario: str) -> Proposal:
-    """A pipeline or feed result as ids with the winning source and the source shares per item."""
-    ids = dep.info.item_id[rec.items].tolist()
-    names, shares = [], []
-    for r in range(len(ids)):
-        row = rec.source_shares[r] if scenario == "home" and rec.source_shares.size else None
-        if row is not None and row.max() > 0:
-            names.append(rec.candidates.sources[int(np.argmax(row))])
-            shares.append({n: round(float(v), 4) for n, v in zip(rec.candidates.sources, row, strict=True) if v > 0})
-        else:
-            proposed = (rec.candidates.source_ranks[r] >= 0).any()
-            names.append(scenario if proposed and scenario != "home" else "fallback")
-            shares.append({})
-    return Proposal(ids, rec.scores.astype(float).tolist(), names, shares, list(rec.notes), dict(rec.timings))
+    """A pipeline or feed result as ids with the winning source and the source shares per item
+    (see :meth:`Packed.of`)."""
+    result = Packed.of(rec, scenario).unpack(dep.info.item_id)
+    result.timings = dict(rec.timings)
+    return result

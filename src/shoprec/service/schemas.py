@@ -78,6 +78,11 @@ class ListOut(BaseModel):
         "being repaired; complete), none (no shopper), unavailable (neither answered: see degraded)."
     )
     degraded: bool = Field(description="True when the list may not reflect the shopper's latest acknowledged events.")
+    live_event_id: str | None = Field(
+        None,
+        description="The event_id of the newest of the shopper's live events this list reflects (null when "
+        "none came since the version's training snapshot): a client can check that the list follows its click.",
+    )
 
 
 class EventOut(BaseModel):

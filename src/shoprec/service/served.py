@@ -104,6 +104,8 @@ class ServedList:
     anchor: str | None = None
     live_state: str = "none"
     """Where the user's live events were read (:data:`shoprec.service.live.STATES`)."""
+    live_event_id: str | None = None
+    """The newest of the user's live events the list reflects (None: no live event since the snapshot)."""
 
     @property
     def degraded(self) -> bool:
