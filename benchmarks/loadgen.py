@@ -159,18 +159,22 @@ class _Connection:
 
     async def exchange(self, request: bytes) -> int:
         """Send one request, read the whole response, return its status."""
+        return (await self.exchange_body(request))[0]
+
+    async def exchange_body(self, request: bytes) -> tuple[int, bytes]:
+        """Send one request, read the whole response, return its status and body."""
         if self.writer is None or self.writer.is_closing() or self.reader.at_eof():
             self.close()  # the server closed an idle keep-alive connection
             await self.open()
         self.writer.write(request)
-        status, keep_alive = await _read_response(self.reader)
+        status, keep_alive, body = await _read_response(self.reader)
         if not keep_alive:
             self.close()
-        return status
+        return status, body
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
-    """Read one response (head and body); return (status, whether the connection stays open)."""
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool, bytes]:
+    """Read one response (head and body); return (status, whether the connection stays open, body)."""
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head[:-4].split(b"\r\n")
     version, status = lines[0][:8], int(lines[0][9:12])
@@ -179,17 +183,20 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
         name, _, value = line.partition(b":")
         headers[name.strip().lower()] = value.strip().lower()
     keep_alive = headers.get(b"connection") != b"close" and version == b"HTTP/1.1"
+    body = b""
     if b"chunked" in headers.get(b"transfer-encoding", b""):
+        chunks = []
         while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
-            await reader.readexactly(size + 2)  # the chunk and its CRLF
+            chunks.append((await reader.readexactly(size + 2))[:-2])  # the chunk and its CRLF
         while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers, then the closing empty line
             pass
+        body = b"".join(chunks)
     elif b"content-length" in headers:
-        await reader.readexactly(int(headers[b"content-length"]))
+        body = await reader.readexactly(int(headers[b"content-length"]))
     elif status >= 200 and status not in (204, 304):  # no length: the body runs to the end of the connection
-        await reader.read()
+        body = await reader.read()
         keep_alive = False
-    return status, keep_alive
+    return status, keep_alive, body
 
 
 class _Schedule:

@@ -234,3 +234,14 @@ def test_packed_proposal_is_the_item_by_item_one(fitted, scenario: str) -> None:
         assert (got.items, got.scores, got.sources, got.shares, got.notes) == want
         assert list(map(list, (d.keys() for d in got.shares))) == list(map(list, (d.keys() for d in want[3])))
     assert any(s for rec in recs for s in proposal_reference(item_ids, rec, scenario)[3]) == (scenario == "home")
+
+
+@pytest.mark.parametrize("length", [0, 1, 5, 64, 65, 300])
+def test_seen_is_isin(length: int) -> None:
+    from shoprec.pipeline.context import UserContext
+
+    rng = np.random.default_rng(length)
+    history = rng.integers(0, 50, length)
+    ctx = UserContext(0, history, np.arange(length), 100)
+    for items in (rng.integers(0, 60, 200), np.empty(0, np.int64), np.array([history[0] if length else 3])):
+        np.testing.assert_array_equal(ctx.seen(items), np.isin(items, history))

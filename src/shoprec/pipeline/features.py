@@ -92,6 +92,7 @@ class FeatureBuilder:
         self.pop_all = np.log1p(np.bincount(self.windows.items, minlength=self.n_items)).astype(np.float32)
         self.leaf = _codes(info.category)
         self.top = _codes(info.top)
+        self.leaf_max, self.top_max = int(self.leaf.max(initial=-1)), int(self.top.max(initial=-1))
         with np.errstate(divide="ignore", invalid="ignore"):
             self.log_price = np.where(info.price > 0, np.log(info.price), np.nan).astype(np.float32)
         first_seen = np.full(self.n_items, -1, dtype=np.int64)
@@ -154,16 +155,17 @@ class FeatureBuilder:
             return
         recent = ctx.recent(self.recent)
         if self.vectors is not None:
+            vectors = self.vectors[items]  # gathered once for both similarities
             profile = self.vectors[recent].mean(axis=0)
             norm = np.linalg.norm(profile)
             if norm > 0:
-                pair[:, 1] = self.vectors[items] @ (profile / norm)
-            pair[:, 2] = self.vectors[items] @ self.vectors[recent[0]]
-        for col, codes in ((3, self.leaf), (4, self.top)):
-            if codes.max(initial=-1) < 0:
+                pair[:, 1] = vectors @ (profile / norm)
+            pair[:, 2] = vectors @ self.vectors[recent[0]]
+        for col, codes, top in ((3, self.leaf, self.leaf_max), (4, self.top, self.top_max)):
+            if top < 0:
                 continue  # a catalogue without categories: the shares stay NaN
             known = codes[history] >= 0
-            counts = np.bincount(codes[history][known], minlength=codes.max() + 1)
+            counts = np.bincount(codes[history][known], minlength=top + 1)
             share = counts / max(known.sum(), 1)
             pair[:, col] = np.where(codes[items] >= 0, share[np.maximum(codes[items], 0)], np.nan)
         prices = self.log_price[history]

@@ -155,7 +155,7 @@ class Rules:
         if self.config.exclude_purchased:
             codes[(codes == 0) & np.isin(items, context.purchased())] = _PURCHASED
         if self.config.exclude_seen:
-            codes[(codes == 0) & np.isin(items, history)] = _SEEN
+            codes[(codes == 0) & context.seen(items)] = _SEEN
         return codes
 
     def _filter(self, candidates: Candidates, context: UserContext) -> Candidates:

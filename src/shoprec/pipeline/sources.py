@@ -203,7 +203,7 @@ class ItemToItemSource(Source):
             items, scores = self.touched_scores(ctx.history)
             keep = scores > 0
             if self.exclude_seen and len(ctx.history):
-                keep &= ~np.isin(items, ctx.history)
+                keep &= ~ctx.seen(items)
             out.append(_compact_top_k(items[keep], scores[keep], k))
         return out
 
@@ -293,7 +293,7 @@ class PopularitySource(Source):
             blocked = len(np.unique(ctx.history)) if self.exclude_seen else 0
             head = ranked[: k + blocked]  # at most `blocked` of these are the user's
             if blocked:
-                head = head[~np.isin(head, ctx.history)]
+                head = head[~ctx.seen(head)]
             items = head[:k].astype(np.int64)
             out.append((items, counts[items].astype(np.float32)))
         return out
