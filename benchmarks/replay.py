@@ -1,0 +1,394 @@
+"""Replay benchmark: a real event stream ingested through the API while the acting users ask for their feeds.
+
+    .venv/bin/python benchmarks/replay.py --prepare                 # train the versions (CPU heavy, once)
+    .venv/bin/python benchmarks/replay.py                           # the whole matrix
+    .venv/bin/python benchmarks/replay.py --runs beauty --rates 500 --workers 2   # one cell
+    .venv/bin/python benchmarks/replay.py --doc                     # rewrite the docs block from the JSON
+
+Each catalogue's events are split in time: a version is trained on everything before the cutoff
+(``STREAM`` events from the end), and the events after it are the stream, replayed in time order
+(ties in the original order). ``shoprec serve`` runs with 1 or 2 workers on a fresh SQLite store,
+its feed cache warm, and the replay sends, open loop at a fixed rate of feed requests:
+
+- for each *acting* request: the next event of the stream (``POST /v1/events``, stamped with the
+  wall-clock time, as a shop would send it) and, as soon as it is acknowledged, the acting user's
+  home feed (``GET /v1/users/{user}/recommendations?k=10``);
+- for the other requests (``--acting`` below 1): the home feed of a known user who did not just act.
+
+Latency counts from each feed request's scheduled time (the event's round trip included for acting
+requests), so queueing is measured (no coordinated omission). Every feed after an event is checked:
+the response must name the posted event as the newest it reflects (``live.newest_event_id``) and
+must not show the item the event was about (the default pipeline hides what the shopper already
+has). The cache-miss share counts feeds that ran the pipeline (any stage timing in the response).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from docblock import write_block  # noqa: E402
+from loadgen import _Connection, _percentile_ms  # noqa: E402
+
+SHARED = REPO.parent / "shared" / "datasets"
+STREAM = {"beauty": 40_000, "online-retail": 40_000, "gen100k": 40_000}
+"""Events at the end of each catalogue's history that form the stream (the rest trains the version)."""
+ENCODER = {"gen100k": "minilm-int8"}
+"""Text encoder per catalogue where not the default: the int8 MiniLM encodes the 100k titles in half
+the time, and serving cost does not depend on it (same 384-d vectors)."""
+
+
+# ---------------------------------------------------------------------- data and versions
+def load_run(run: str):
+    """The dataset and the pipeline config (None: the default) of a catalogue."""
+    from service import LARGE_CONFIG, dataset_for
+    from shoprec.data.adapters import load_dataset
+
+    if run == "online-retail":
+        path = SHARED / "online-retail-2010-2011" / "online_retail.parquet"
+        return load_dataset(path, fmt="online-retail"), None
+    dataset, config = dataset_for(run)
+    return dataset, (LARGE_CONFIG if run == "gen100k" else config)
+
+
+def split_stream(dataset, n_stream: int):
+    """(training dataset, stream frame): the last ``n_stream`` events by time are the stream; every
+    event at the cutoff second goes to the stream too, so training sees nothing from its time on."""
+    frame = dataset.interactions
+    times = frame["timestamp"].to_numpy(dtype=np.int64)
+    cutoff = np.sort(times)[-n_stream]
+    train = dataset.subset(times < cutoff)
+    stream = frame[times >= cutoff].sort_values("timestamp", kind="stable")
+    users, items = dataset.user_vocab.ids(), dataset.item_vocab.ids()
+    out = {
+        "user_id": [str(users[u]) for u in stream["user"].to_numpy()],
+        "item_id": [str(items[i]) for i in stream["item"].to_numpy()],
+        "event": stream["event"].astype(str).tolist(),
+        "timestamp": stream["timestamp"].astype(int).tolist(),
+    }
+    return train, out, int(cutoff)
+
+
+def prepare(run: str, work: Path) -> Path:
+    """A models folder with one version trained before the cutoff, and the stream beside it."""
+    from shoprec.service.versions import list_versions, train_version
+
+    models = work / run / "models"
+    if list_versions(models) and (work / run / "stream.json").exists():
+        return models
+    dataset, config = load_run(run)
+    train, stream, cutoff = split_stream(dataset, STREAM[run])
+    began = time.perf_counter()
+    train_version(
+        train,
+        models,
+        config,
+        encoder=ENCODER.get(run, "auto"),
+        evaluate=False,
+        progress=True,
+        vector_cache=work / "vectors",
+        crosscat_mode="graph",
+    )
+    print(f"[{run}] trained on {len(train):,} events before {cutoff} in {time.perf_counter() - began:.0f} s")
+    known = np.flatnonzero(np.diff(train.sequences().indptr) > 0)
+    users = train.user_vocab.ids()
+    rng = np.random.default_rng(0)
+    idle = [str(users[u]) for u in rng.choice(known, size=min(5000, len(known)), replace=False)]
+    (work / run / "stream.json").write_text(json.dumps({"cutoff": cutoff, "idle_users": idle, **stream}))
+    return models
+
+
+# ---------------------------------------------------------------------- the load
+@dataclass(frozen=True)
+class Phase:
+    rate: float  # feed requests per second (open loop)
+    acting: float  # share of feed requests that follow an event of the same user
+    duration: float  # measured seconds
+    warmup: float  # seconds of load before measuring
+
+
+@dataclass
+class Outcome:
+    """What the measured requests of one phase did."""
+
+    feed_latency: list[float] = field(default_factory=list)  # seconds from the feed's due time, every answered feed
+    acting_latency: list[float] = field(default_factory=list)  # the same, feeds that followed an event
+    event_latency: list[float] = field(default_factory=list)  # seconds from the slot's due time to the event's ack
+    click_to_feed: list[float] = field(default_factory=list)  # seconds from the slot's due time to the feed after it
+    lags: list[float] = field(default_factory=list)  # how late requests left against their schedule
+    feeds: int = 0
+    acting: int = 0
+    errors: Counter = field(default_factory=Counter)  # "feed 503", "event timeout", ...
+    misses: int = 0  # feeds that ran the pipeline (stage timings in the answer)
+    acting_misses: int = 0
+    reflected: int = 0  # acting feeds naming their event and not listing its item
+    not_reflected: list[str] = field(default_factory=list)  # a few examples, for the report
+    last_done: float = 0.0
+    span: float = 0.0  # seconds from the end of the warm-up to the last measured answer
+
+
+class Replay:
+    """Open-loop replay over keep-alive connections; one user's event and feed never overlap another
+    of the same user's (a shopper clicks again only once the page is there)."""
+
+    def __init__(self, url: str, key: str, stream: dict, idle: list[str], tag: str, seed: int = 0) -> None:
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname, parts.port
+        self.head = f"Host: {self.host}:{self.port}\r\nX-API-Key: {key}\r\n"
+        self.stream, self.idle, self.tag = stream, idle, tag
+        self.cursor = 0  # next event of the stream
+        self.rng = random.Random(seed)
+        self.locks: dict[str, asyncio.Lock] = {}
+
+    def feed_request(self, user: str) -> bytes:
+        return f"GET /v1/users/{quote(user, safe='')}/recommendations?k=10 HTTP/1.1\r\n{self.head}\r\n".encode()
+
+    def event_request(self, index: int) -> tuple[bytes, dict]:
+        s = self.stream
+        event = {
+            "event_id": f"replay-{self.tag}-{index}",
+            "user_id": s["user_id"][index],
+            "item_id": s["item_id"][index],
+            "event": s["event"][index],
+        }
+        body = json.dumps(event).encode()
+        head = f"POST /v1/events HTTP/1.1\r\n{self.head}Content-Type: application/json\r\nContent-Length: {len(body)}"
+        return f"{head}\r\n\r\n".encode() + body, event
+
+    def run(self, phase: Phase, connections: int = 64, timeout: float = 10.0) -> Outcome:
+        return asyncio.run(self._run(phase, connections, timeout))
+
+    async def _run(self, phase: Phase, connections: int, timeout: float) -> Outcome:
+        self.locks = {}  # asyncio locks belong to one event loop: a new set per phase
+        conns = [_Connection(self.host, self.port) for _ in range(connections)]
+        await asyncio.gather(*(c.open() for c in conns))
+        start = time.perf_counter() + 0.05
+        total = int(phase.rate * (phase.warmup + phase.duration))
+        measured_from = int(phase.rate * phase.warmup)
+        plan = [self.rng.random() < phase.acting for _ in range(total)]
+        slots = iter(range(total))
+        outcome = Outcome()
+
+        async def worker(conn: _Connection) -> None:
+            for i in slots:
+                await self._slot(conn, start + i / phase.rate, plan[i], i >= measured_from, outcome, timeout)
+
+        try:
+            await asyncio.gather(*(worker(c) for c in conns))
+        finally:
+            for c in conns:
+                c.close()
+        outcome.span = outcome.last_done - (start + measured_from / phase.rate)
+        return outcome
+
+    async def _slot(self, conn, due: float, acting: bool, measured: bool, out: Outcome, timeout: float) -> None:
+        event = None
+        if acting and self.cursor < len(self.stream["user_id"]):
+            request, event = self.event_request(self.cursor)
+            self.cursor += 1
+            user = event["user_id"]
+        else:
+            user = self.rng.choice(self.idle)
+        feed = self.feed_request(user)
+        if (wait := due - time.perf_counter()) > 0:
+            await asyncio.sleep(wait)
+        lock = self.locks.setdefault(user, asyncio.Lock())
+        async with lock:
+            if measured:
+                out.lags.append(time.perf_counter() - due)
+            feed_due = due
+            if event is not None:
+                status, _ = await self._exchange(conn, request, timeout, out, "event", measured)
+                feed_due = time.perf_counter()  # the feed is due the moment the event is acknowledged
+                if measured and status is not None:
+                    out.event_latency.append(feed_due - due)
+                if status != 200:
+                    return
+            status, body = await self._exchange(conn, feed, timeout, out, "feed", measured)
+        done = time.perf_counter()
+        if not measured:
+            return
+        out.feeds += 1
+        out.acting += event is not None
+        out.last_done = done
+        if status is None:
+            return
+        out.feed_latency.append(done - feed_due)
+        if event is not None:
+            out.acting_latency.append(done - feed_due)
+            out.click_to_feed.append(done - due)
+        if status == 200:
+            self._check(json.loads(body), event, out)
+
+    async def _exchange(self, conn, request: bytes, timeout: float, out: Outcome, what: str, measured: bool):
+        try:
+            async with asyncio.timeout(timeout):
+                status, body = await conn.exchange_body(request)
+        except TimeoutError:
+            conn.close()
+            out.errors[f"{what} timeout"] += measured
+            return None, b""
+        except (OSError, EOFError, ValueError, asyncio.LimitOverrunError) as exc:
+            conn.close()
+            out.errors[f"{what} {type(exc).__name__}"] += measured
+            return None, b""
+        if status != 200:
+            out.errors[f"{what} {status}"] += measured
+        return status, body
+
+    @staticmethod
+    def _check(feed: dict, event: dict | None, out: Outcome) -> None:
+        """Count a miss when the answer ran the pipeline; for a feed after an event, count it as
+        reflected when it names the event as the newest it reflects and does not list its item."""
+        miss = "rank" in feed["timings_ms"] or any(t.startswith("recall.") for t in feed["timings_ms"])
+        out.misses += miss
+        if event is None:
+            return
+        out.acting_misses += miss
+        shown = [item["item_id"] for item in feed["items"]]
+        if feed.get("live_event_id") == event["event_id"] and event["item_id"] not in shown:
+            out.reflected += 1
+        elif len(out.not_reflected) < 5:
+            out.not_reflected.append(
+                f"{event['event_id']}: feed names {feed.get('live_event_id')!r}, "
+                f"item {'listed' if event['item_id'] in shown else 'not listed'}"
+            )
+
+
+def summary(phase: Phase, out: Outcome) -> dict:
+    answered = sorted(out.feed_latency)
+    acting = sorted(out.acting_latency)
+    events = sorted(out.event_latency)
+    errors = sum(out.errors.values())
+    return {
+        "rate": phase.rate,
+        "acting_share": phase.acting,
+        "duration_s": phase.duration,
+        "feeds": out.feeds,
+        "feeds_after_event": out.acting,
+        "achieved_feeds_per_s": round(len(answered) / out.span, 1) if out.span > 0 else 0.0,
+        **{f"p{q}_ms": _percentile_ms(answered, q) for q in (50, 95, 99)},
+        "max_ms": _percentile_ms(answered, 100),
+        **{f"after_event_p{q}_ms": _percentile_ms(acting, q) for q in (50, 95, 99)},
+        "event_ack_p50_ms": _percentile_ms(events, 50),
+        "event_ack_p99_ms": _percentile_ms(events, 99),
+        "click_to_feed_p99_ms": _percentile_ms(sorted(out.click_to_feed), 99),
+        "send_lag_p99_ms": _percentile_ms(sorted(out.lags), 99),
+        "errors": dict(out.errors),
+        "error_rate": round(errors / max(out.feeds, 1), 5),
+        "cache_miss_share": round(out.misses / max(len(answered), 1), 4),
+        "after_event_miss_share": round(out.acting_misses / max(out.acting, 1), 4),
+        "reflected_share": round(out.reflected / max(out.acting, 1), 4),
+        "not_reflected_examples": out.not_reflected,
+    }
+
+
+# ---------------------------------------------------------------------- runs
+def replay_runs(run: str, work: Path, workers: list[int], phases: list[Phase]) -> list[dict]:
+    from service import Server, fresh_sqlite, key_for
+
+    models = prepare(run, work)
+    data = json.loads((work / run / "stream.json").read_text())
+    rows = []
+    for n_workers in workers:
+        store = fresh_sqlite(work / run / "replay.db")
+        key = key_for(store)
+        with Server(models, n_workers, store) as server:
+            replay = Replay(server.url, key, data, data["idle_users"], tag=f"{n_workers}-{time.time_ns()}")
+            for phase in phases:
+                began = time.time()
+                result = summary(phase, replay.run(phase))
+                result.update(run=run, workers=n_workers, warm_up=server.warm_up, started=began)
+                rows.append(result)
+                print(
+                    f"[{run}] workers={n_workers} rate={phase.rate:g} acting={phase.acting:g}: "
+                    f"p50 {result['p50_ms']} p95 {result['p95_ms']} p99 {result['p99_ms']} ms, "
+                    f"{result['achieved_feeds_per_s']}/s, errors {result['errors']}, "
+                    f"miss {result['cache_miss_share']}, reflected {result['reflected_share']}",
+                    flush=True,
+                )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", default="beauty,online-retail,gen100k")
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument(
+        "--rates", default="100,200,500", help="feed requests/s, each with --acting of them after an event"
+    )
+    parser.add_argument("--acting", type=float, default=0.5, help="share of feed requests right after an event")
+    parser.add_argument("--all-acting-at", default="500", help="rates also run with every feed after an event")
+    parser.add_argument("--duration", type=float, default=15.0)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--work", type=Path, default=REPO.parent / "cache" / "replay-bench")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "replay.json")
+    parser.add_argument("--prepare", action="store_true", help="only train the versions")
+    parser.add_argument("--doc", action="store_true", help="only rewrite docs/benchmarks.md from --out")
+    args = parser.parse_args()
+    if args.doc:
+        write_block("replay", table(json.loads(args.out.read_text())))
+        return
+    runs = args.runs.split(",")
+    if args.prepare:
+        for run in runs:
+            prepare(run, args.work)
+        return
+    phases = [Phase(float(r), args.acting, args.duration, args.warmup) for r in args.rates.split(",") if r]
+    phases += [Phase(float(r), 1.0, args.duration, args.warmup) for r in args.all_acting_at.split(",") if r]
+    record = json.loads(args.out.read_text()) if args.out.exists() else {"rows": []}
+    for run in runs:
+        rows = replay_runs(run, args.work, [int(w) for w in args.workers.split(",")], phases)
+        keep = {(r["run"], r["workers"]) for r in rows}
+        record["rows"] = [r for r in record["rows"] if (r["run"], r["workers"]) not in keep] + rows
+        record.update(
+            date=time.strftime("%Y-%m-%d"),
+            commit=_commit(),
+            machine=f"{os.cpu_count()} cores, no GPU",
+        )
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(record, indent=2) + "\n")
+    print(table(record))
+
+
+def _commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def table(record: dict) -> str:
+    lines = [
+        f"Measured {record.get('date')} at commit {record.get('commit')} on {record.get('machine')} "
+        "(`python benchmarks/replay.py`); server, workers and the replay client share the cores.",
+        "",
+        "| catalogue | workers | feeds/s offered | after an event | achieved/s | p50 ms | p95 ms | p99 ms "
+        "| p99 after event ms | event ack p50 ms | errors | cache misses | reflected |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    order = {"beauty": 0, "online-retail": 1, "gen100k": 2}
+    for r in sorted(record["rows"], key=lambda r: (order.get(r["run"], 9), r["workers"], r["acting_share"], r["rate"])):
+        lines.append(
+            f"| {r['run']} | {r['workers']} | {r['rate']:g} | {r['acting_share']:.0%} | {r['achieved_feeds_per_s']:g} "
+            f"| {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | {r['after_event_p99_ms']} | {r['event_ack_p50_ms']} "
+            f"| {r['error_rate']:.2%} | {r['cache_miss_share']:.1%} | {r['reflected_share']:.1%} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
