@@ -1,0 +1,92 @@
+"""Dense retrieval: the query encoded by the encoder that made the item vectors, matched by cosine.
+
+Item vectors come from the language-model layer (:func:`shoprec.text.vectors.item_vectors`: each
+item's text with its review digest, optionally through the vector cache) and live in a
+:class:`~shoprec.text.index.VectorIndex` (faiss; exact below 20,000 items, HNSW above) keyed by table
+position. Upserted products are encoded from :func:`product_text` (title, description, category path,
+brand: an API upsert has no reviews) and replace their vector at once; removed ones leave the index.
+
+With a multilingual encoder (``use-multilingual``) a Chinese query finds English listings and the
+reverse. Constrained searches stay exact: the index is asked for ``oversample`` times ``k`` and the
+allowed ones kept; when fewer than ``k`` survive, the allowed items are scored exactly instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from shoprec.data.dataset import Dataset
+from shoprec.errors import ShoprecError
+from shoprec.search.products import Product, ProductTable
+from shoprec.text.encoders import Encoder
+from shoprec.text.index import VectorIndex
+
+
+def product_text(product: Product) -> str:
+    """The text a product is encoded from when it did not come with the dataset."""
+    parts = [product.title, product.description, product.category, product.brand]
+    return ". ".join(p.strip() for p in parts if p and p.strip()) or product.item_id
+
+
+class DenseIndex:
+    """Cosine search over item vectors of one encoder, aligned with a product table's positions."""
+
+    def __init__(self, encoder: Encoder, vectors: np.ndarray, alive: np.ndarray, oversample: int = 4) -> None:
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != encoder.dim:
+            raise ShoprecError(
+                f"item vectors have shape {vectors.shape}, the encoder '{encoder.name}' makes {encoder.dim}-d vectors: "
+                "encode the items with the same encoder as the queries"
+            )
+        self.encoder = encoder
+        self.oversample = int(oversample)
+        self.vectors = vectors
+        self.index = VectorIndex(encoder.dim)
+        live = np.flatnonzero(np.asarray(alive[: len(vectors)], dtype=bool))
+        self.index.add(vectors[live], live)
+
+    @classmethod
+    def from_dataset(
+        cls, dataset: Dataset, table: ProductTable, encoder: Encoder, cache_dir: str | Path | None = None
+    ) -> DenseIndex:
+        """Vectors of the dataset's items (through the vector cache when given) for a table built from it."""
+        from shoprec.text.vectors import item_vectors
+
+        return cls(encoder, item_vectors(dataset, encoder, cache_dir=cache_dir), table.alive)
+
+    def upsert(self, table: ProductTable, positions: Sequence[int]) -> None:
+        """Encode the products at ``positions`` and make their new vectors searchable."""
+        if not len(positions):
+            return
+        fresh = self.encoder.encode([product_text(table.products[p]) for p in positions])
+        if len(table) > len(self.vectors):
+            grown = np.zeros((len(table), self.encoder.dim), dtype=np.float32)
+            grown[: len(self.vectors)] = self.vectors
+            self.vectors = grown
+        self.vectors[list(positions)] = fresh
+        self.index.upsert(fresh, np.asarray(positions, dtype=np.int64))
+
+    def remove(self, positions: Sequence[int]) -> None:
+        self.index.remove(np.asarray(positions, dtype=np.int64))
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encoder.encode([text])[0]
+
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` allowed positions by cosine with the (encoded) ``query``, best first."""
+        n_allowed = int(allowed[: len(self.vectors)].sum())
+        if n_allowed == 0 or len(self.index) == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        k = min(k, n_allowed)
+        ids, scores = self.index.search(query[None, :], k=min(len(self.index), k * self.oversample))
+        keep = (ids[0] >= 0) & allowed[np.maximum(ids[0], 0)]
+        found, found_scores = ids[0][keep], scores[0][keep]
+        if len(found) >= k:
+            return found[:k], found_scores[:k]
+        subset = np.flatnonzero(allowed[: len(self.vectors)])  # exact: every allowed item scored
+        sims = self.vectors[subset] @ query
+        order = np.lexsort((subset, -sims))[:k]
+        return subset[order].astype(np.int64), sims[order].astype(np.float32)

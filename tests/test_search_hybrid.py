@@ -1,0 +1,166 @@
+"""Hybrid search: constraints applied exactly, relaxed in order, typos forgiven, upserts searchable,
+a Chinese query finding its English twin; autocomplete from past queries and titles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shoprec.data.demo import generate_demo_shop
+from shoprec.data.demo.shop import PRESETS
+from shoprec.errors import ShoprecError
+from shoprec.search.dense import DenseIndex, product_text
+from shoprec.search.hybrid import RELAX_ORDER, SearchEngine
+from shoprec.search.products import Product, ProductTable, products_from_dataset
+from shoprec.search.spelling import SpellCorrector
+from shoprec.search.suggest import Suggester
+from shoprec.text.encoders import load_encoder
+
+CATALOGUE = [
+    Product("d1", "Cordless drill, 18 V", "Drill with two batteries", "Tools > Power Tools > Drills", "Boschly", 89.0),
+    Product("d2", "Cordless drill, 12 V compact", "Light drill", "Tools > Power Tools > Drills", "Makito", 49.0),
+    Product("d3", "Hammer drill, corded", "Drills concrete", "Tools > Power Tools > Drills", "Boschly", 50.0),
+    Product("m1", "Ceramic coffee mug", "Dishwasher safe", "Home > Kitchen > Mugs", "Nordhaus", 9.0),
+    Product("k1", "Steel kettle 1.7 l", "Fast boil kettle", "Home > Kitchen > Kettles", "Nordhaus", 45.0),
+    Product("k2", "Glass kettle", "See the water boil", "Home > Kitchen > Kettles", "Nordhaus", 50.0),
+    Product("x1", "Drill bit set", "For wood", "Tools > Accessories", "Boschly", float("nan")),
+]
+
+
+@pytest.fixture
+def engine() -> SearchEngine:
+    return SearchEngine(ProductTable(CATALOGUE))
+
+
+def ids(result) -> list[str]:
+    return [h.item_id for h in result.hits]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("drill under 50", {"d2"}),  # strict: the 50.00 drill is out
+        ("drill up to 50", {"d2", "d3"}),  # inclusive; the drill bits have no price and never pass
+        ("drill between 50 and 100", {"d1", "d3"}),
+        ("boschly drill", {"d1", "d3"}),  # "drill" is also a category word: the drill bits are accessories
+        ("boschly bit set", {"x1"}),
+        ("nordhaus kettle 50元以下", {"k1", "k2"}),
+        ("nordhaus kettle 低于50元", {"k1"}),
+    ],
+)
+def test_constraints_are_applied_exactly(engine, query, expected):
+    result = engine.search(query, k=10)
+    assert set(ids(result)) == expected
+    assert result.relaxed == ()
+
+
+def test_every_result_satisfies_random_price_bounds(engine, rng):
+    for _ in range(30):
+        low, high = sorted(rng.integers(0, 120, size=2).tolist())
+        result = engine.search(f"drill kettle mug between {low} and {high}", k=10)
+        if result.relaxed:
+            assert not any(low <= p.price <= high for p in CATALOGUE)
+            continue
+        assert ids(result) and all(low <= h.product.price <= high for h in result.hits)
+        inside = {p.item_id for p in CATALOGUE if low <= p.price <= high}
+        assert set(ids(result)) <= inside
+
+
+def test_constraints_are_relaxed_in_the_stated_order(engine):
+    assert RELAX_ORDER == ("category", "brand", "price")
+    result = engine.search("makito kettle", k=5)  # Makito sells no kettle: the category word goes first
+    assert result.relaxed == ("category",)
+    assert ids(result) == ["d2"]
+    assert "dropped: category" in result.notes[-1]
+    result = engine.search("makito mug under 20", k=5)  # no Makito mug, and no Makito item under 20
+    assert result.relaxed == ("category", "brand")
+    assert ids(result) == ["m1"]
+
+
+def test_results_carry_matched_words_and_source_ranks(engine):
+    hit = engine.search("cordless drills", k=3).hits[0]
+    assert hit.matched == ("cordless", "drills")
+    assert hit.sources["lexical"].rank == 1 and hit.sources["lexical"].score > 0
+    assert "dense" not in hit.sources
+
+
+def test_misspelt_brand_still_finds_it(engine):
+    result = engine.search("nordhuas mug", k=3)
+    assert result.corrections == (("nordhuas", "nordhaus"),)
+    assert result.query.brands == ("Nordhaus",)
+    assert ids(result)[0] == "m1"
+
+
+def test_spelling_leaves_known_short_and_price_words_alone():
+    speller = SpellCorrector.from_products(CATALOGUE)
+    assert speller.correct("drill") == "drill"
+    assert speller.correct("dril") == "drill"
+    assert speller.correct("mgu") == "mgu"  # under 4 letters: never changed
+    assert speller.correct("xylophone") == "xylophone"  # nothing near
+
+
+def test_upsert_and_removal_are_searchable_at_once(engine):
+    engine.upsert(
+        [Product("n1", "Zorblax quantum kettle", brand="Zorblax", category="Home > Kitchen > Kettles", price=5)]
+    )
+    result = engine.search("zorblax under 10", k=3)
+    assert ids(result) == ["n1"] and result.query.brands == ("Zorblax",)
+    engine.remove(["n1", "d1"])
+    assert "n1" not in ids(engine.search("quantum kettle", k=10))
+    assert ids(engine.search("cordless drill", k=10))[0] == "d2"
+
+
+@pytest.mark.parametrize("query", ["", "  "])
+def test_bad_queries_are_clear_errors(engine, query):
+    with pytest.raises(ShoprecError, match="query is empty"):
+        engine.search(query)
+    with pytest.raises(ShoprecError, match="k must be"):
+        engine.search("drill", k=0)
+
+
+def test_punctuation_only_query_returns_nothing_with_a_note(engine):
+    result = engine.search("?!… 🙂")
+    assert result.hits == [] and "no words" in " ".join(result.notes)
+
+
+def test_autocomplete_ranks_past_queries_by_count_then_titles():
+    suggester = Suggester({"cordless drill": 5, "Cordless Drill ": 2, "cordless vacuum": 9, "mug": 1}, ["Cordless fan"])
+    got = [(s.text, s.count, s.source) for s in suggester.complete("CORD")]
+    assert got == [("cordless vacuum", 9, "query"), ("cordless drill", 7, "query"), ("cordless fan", 0, "title")]
+    assert [s.text for s in suggester.complete("cord", k=1)] == ["cordless vacuum"]
+    assert suggester.complete("zz") == []
+
+
+def test_autocomplete_from_the_demo_shop_queries():
+    data = generate_demo_shop(seed=1, **PRESETS["small"]).to_dataset()
+    suggester = Suggester.from_dataset(data)
+    top = suggester.complete("", k=1)[0]
+    counts = data.queries["query"].str.casefold().str.split().str.join(" ").value_counts()
+    assert top.count == counts.max()
+
+
+@pytest.fixture(scope="module")
+def bilingual() -> tuple[list[Product], list[tuple[str, str]], SearchEngine]:
+    """The small demo shop's bilingual twins (Chinese and English listings of one product), searched with
+    the multilingual encoder over their own short texts (60 items: cheap to encode)."""
+    shop = generate_demo_shop(seed=1, **PRESETS["small"])
+    products = {p.item_id: p for p in products_from_dataset(shop.to_dataset())}
+    twins = [tuple(pair) for pair in shop.truth["twins"]]
+    chosen = [products[i] for pair in twins for i in pair]
+    table = ProductTable(chosen)
+    encoder = load_encoder("use-multilingual")
+    vectors = encoder.encode([product_text(p) for p in chosen])
+    return chosen, twins, SearchEngine(table, dense=DenseIndex(encoder, vectors, table.alive))
+
+
+def test_chinese_query_finds_the_english_twin(bilingual):
+    products, twins, engine = bilingual
+    titles = {p.item_id: p.title for p in products}
+    ranks = []
+    for en, zh in twins[:10]:  # 10 of the 30 pairs: each query is encoded, about 0.2 s on 2 busy cores
+        result = engine.search(titles[zh], k=10)
+        assert result.query.language == "zh"
+        found = ids(result)
+        ranks.append(found.index(en) if en in found else 99)
+    assert np.mean(np.array(ranks) < 10) >= 0.8, ranks  # over the whole small shop: 30 of 30 pairs found
+    assert all(h.sources.get("dense") for h in engine.search(titles[twins[0][1]], k=3).hits)
