@@ -136,7 +136,9 @@ def test_cycle_finder_reports_each_kind_of_import(tmp_path: Path) -> None:
     assert find_cycles(import_graph(tmp_path, "pkg")) == []
 
 
-LAYERS = {"data": 1, "text": 2, "models": 3, "pipeline": 4, "bundles": 5, "eval": 5, "service": 6, "cli": 7}
+LAYERS = {
+    "data": 1, "text": 2, "models": 3, "pipeline": 4, "bundles": 5, "eval": 5, "search": 5, "service": 6, "cli": 7
+}
 """docs/architecture.md's stack, bottom up; modules directly in shoprec (errors, timeunits, ranks) are 0."""
 
 

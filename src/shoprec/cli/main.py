@@ -11,7 +11,16 @@ import sys
 from collections.abc import Sequence
 
 from shoprec import __version__
-from shoprec.cli import bundle_cmd, data_cmds, demo_cmd, eval_cmds, model_cmds, service_cmds, text_cmds
+from shoprec.cli import (
+    bundle_cmd,
+    data_cmds,
+    demo_cmd,
+    eval_cmds,
+    model_cmds,
+    search_cmd,
+    service_cmds,
+    text_cmds,
+)
 from shoprec.errors import ShoprecError
 
 EXIT_USER_ERROR = 2
@@ -27,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks for unexpected errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    for module in (demo_cmd, data_cmds, eval_cmds, model_cmds, text_cmds, bundle_cmd, service_cmds):
+    for module in (demo_cmd, data_cmds, eval_cmds, model_cmds, text_cmds, bundle_cmd, search_cmd, service_cmds):
         module.add_commands(commands)
     return parser
 
