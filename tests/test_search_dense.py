@@ -1,0 +1,80 @@
+"""Dense retrieval mechanics with a small exact encoder: constraints stay exact, upserts are encoded at once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shoprec.errors import ShoprecError
+from shoprec.search.dense import DenseIndex, product_text
+from shoprec.search.hybrid import SearchEngine
+from shoprec.search.products import Product, ProductTable
+from shoprec.text.encoders import Encoder
+
+AXES = ["kettle", "drill", "mug", "tent"]
+
+
+class AxisEncoder(Encoder):
+    """Counts of four known words: a text's vector points along the products it names (exact answers)."""
+
+    name = "axis"
+    dim = len(AXES)
+
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        return np.array([[t.lower().count(w) + 0.01 * j for j, w in enumerate(AXES)] for t in texts], np.float32)
+
+
+def table(n: int = 40) -> ProductTable:
+    return ProductTable(
+        Product(f"p{i}", f"{AXES[i % 4]} number {i}", brand=f"B{i % 5}", price=float(i)) for i in range(n)
+    )
+
+
+@pytest.fixture
+def dense() -> tuple[DenseIndex, ProductTable]:
+    products = table()
+    encoder = AxisEncoder()
+    vectors = encoder.encode([product_text(p) for p in products.products])
+    return DenseIndex(encoder, vectors, products.alive, oversample=1), products
+
+
+def test_constrained_search_is_exact_when_the_index_returns_too_few(dense):
+    index, products = dense
+    allowed = products.alive & (products.price >= 30)  # p30..p39; the index's top k are mostly elsewhere
+    found, scores = index.search(index.encode_query("kettle"), k=5, allowed=allowed)
+    assert set(found.tolist()) <= set(range(30, 40))
+    assert found[:2].tolist() == [32, 36]  # the two kettles, equal vectors: lower position first
+    assert np.all(np.diff(scores) <= 1e-6)
+
+
+def test_constrained_search_returns_only_allowed_items_of_the_right_kind(dense):
+    index, products = dense
+    allowed = products.alive & (products.price < 20)
+    found, _ = index.search(index.encode_query("drill"), k=5, allowed=allowed)
+    assert sorted(found.tolist()) == [1, 5, 9, 13, 17]  # every drill under 20, no other
+
+
+def test_upserted_products_are_encoded_and_found_at_once(dense):
+    index, products = dense
+    positions = products.upsert([Product("new", "drill tent")])
+    index.upsert(products, positions)
+    found, _ = index.search(index.encode_query("drill tent"), k=1, allowed=products.alive.copy())
+    assert found.tolist() == positions
+    index.remove(products.remove(["new"]))
+    found, _ = index.search(index.encode_query("drill tent"), k=1, allowed=products.alive.copy())
+    assert found.tolist() != positions
+
+
+def test_engine_fuses_dense_hits_that_share_no_word_with_the_query():
+    products = table(8)
+    encoder = AxisEncoder()
+    vectors = encoder.encode([product_text(p) for p in products.products])
+    engine = SearchEngine(products, dense=DenseIndex(encoder, vectors, products.alive))
+    hits = engine.search("number 2", k=8).hits  # every title says "number": lexical ranks all of them
+    assert {h.item_id for h in hits} == {f"p{i}" for i in range(8)}
+    assert all(set(h.sources) == {"lexical", "dense"} for h in hits)
+
+
+def test_vectors_of_another_encoder_are_refused():
+    with pytest.raises(ShoprecError, match="same encoder"):
+        DenseIndex(AxisEncoder(), np.zeros((3, 7), np.float32), np.ones(3, bool))
