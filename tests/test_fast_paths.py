@@ -245,3 +245,28 @@ def test_seen_is_isin(length: int) -> None:
     ctx = UserContext(0, history, np.arange(length), 100)
     for items in (rng.integers(0, 60, 200), np.empty(0, np.int64), np.array([history[0] if length else 3])):
         np.testing.assert_array_equal(ctx.seen(items), np.isin(items, history))
+
+
+def test_rerank_finds_each_shown_items_candidate_row(fitted) -> None:
+    from collections import defaultdict
+
+    pipe, contexts = fitted
+    cands = pipe.candidates(contexts)
+    pipe.score(contexts, cands, "learned", defaultdict(float))
+    filled = 0
+    for ctx, cand in zip(contexts, cands, strict=True):
+        for k in (10, 60):
+            final, shown = pipe._rerank(ctx, cand, k)
+            row_of = {item: r for r, item in enumerate(cand.items.tolist())}
+            np.testing.assert_array_equal(shown, [row_of.get(i, -1) for i in final.items.tolist()])
+            filled += int((shown < 0).sum())
+    assert filled > 0  # lists filled past the candidates: rows of -1 are checked too
+
+
+def test_ease_scores_one_user_as_a_batch_does(fitted) -> None:
+    pipe, contexts = fitted
+    ease = pipe.source("ease").model
+    users = np.array([c.user for c in contexts[:10]])
+    batch = ease.score(users)
+    for row, user in zip(batch, users, strict=True):
+        np.testing.assert_array_equal(ease.score(np.array([user]))[0], row)

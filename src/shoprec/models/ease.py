@@ -67,7 +67,9 @@ class EASE(Recommender):
         self.weights = ease_weights(self.history, self.config.reg)
 
     def score(self, users: np.ndarray) -> np.ndarray:
-        rows = self.history[np.asarray(users, dtype=np.int64)]  # (b, n) sparse
+        users = np.asarray(users, dtype=np.int64)
+        # one user (a request) by a slice: the same row, without fancy indexing's copy of the index
+        rows = self.history[users[0] : users[0] + 1] if len(users) == 1 else self.history[users]  # (b, n) sparse
         out = np.zeros((rows.shape[0], self.n_items), dtype=np.float32)
         out[:, self.active] = rows @ self.weights  # (b, n) dense
         return out

@@ -312,8 +312,12 @@ class Pipeline:
         final = self.rules.apply(cand, ctx, k)
         if len(final) < k:
             final = self._fill(ctx, final, self.rules.allowed_mask(ctx), k)
-        row_of = {item: r for r, item in enumerate(cand.items.tolist())}
-        shown = np.array([row_of.get(item, -1) for item in final.items.tolist()], dtype=np.int64)
+        shown = np.full(len(final), -1, dtype=np.int64)
+        if len(cand):  # each item's row in cand (candidates hold an item once), by binary search
+            order = np.argsort(cand.items, kind="stable")
+            rows = order[np.minimum(np.searchsorted(cand.items, final.items, sorter=order), len(cand) - 1)]
+            found = cand.items[rows] == final.items
+            shown[found] = rows[found]
         return final, shown
 
     def _fill(self, ctx: UserContext, cand: Candidates, allowed: np.ndarray, k: int) -> Candidates:

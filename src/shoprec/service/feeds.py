@@ -67,7 +67,7 @@ class Feeds:
         if anchor is not None and anchor < 0:  # a new item: its text neighbours are the feed
             base = text_neighbours(dep, catalog.new(dep), item_id, depth)
         elif scenario == "home":
-            base = self._home(dep, ctx, live, user_id, depth)
+            base = self._home(dep, ctx, live, user_id, depth, trim=depth == k)
         else:
             base = proposal(dep, dep.scenarios.run(scenario, ctx, depth, anchor=anchor), scenario)
         columns = self._filtered(dep, base, filters)
@@ -99,8 +99,11 @@ class Feeds:
             )
         return out
 
-    def _home(self, dep: Deployed, ctx: UserContext, live: list[Event], user_id: str | None, depth: int) -> Proposal:
-        """The home feed from the cache while the user and the catalog did not change, else the pipeline."""
+    def _home(
+        self, dep: Deployed, ctx: UserContext, live: list[Event], user_id: str | None, depth: int, trim: bool
+    ) -> Proposal:
+        """The home feed from the cache while the user and the catalog did not change, else the
+        pipeline. ``trim``: only the first ``depth`` items are read (nothing is filtered out after)."""
         cacheable = self.use_cache and bool(user_id) and depth <= CACHE_DEPTH
         key, stamp = (dep.version, user_id), (self.catalog.overlay.seq, live[-1].event_id if live else "")
         if cacheable and (hit := self.cache.get(key, stamp, dep, depth)) is not None:
@@ -109,7 +112,7 @@ class Feeds:
         packed = Packed.of(rec, "home")
         if cacheable:
             self.cache.put_packed(key, stamp, packed)
-        result = packed.unpack(dep.info.item_id)
+        result = packed.unpack(dep.info.item_id, depth if trim else None)
         result.timings = dict(rec.timings)
         return result
 
