@@ -158,10 +158,9 @@ class SearchEngine:
         if query.max_price is not None:
             mask &= _passes(price, query.max_price, low=False)
         if query.brands:
-            wanted = {b.casefold() for b in query.brands}
-            mask &= np.array([p.brand.strip().casefold() in wanted for p in self.table.products], dtype=bool)
+            mask &= np.isin(self.table.brand_key, [b.strip().casefold() for b in query.brands])
         if query.categories:
-            mask &= category_mask(self.table.column("category"), list(query.categories))
+            mask &= category_mask(self.table.category, list(query.categories))
         return mask
 
     def _retrieve(self, query: ParsedQuery, k: int) -> list[Hit]:

@@ -59,6 +59,7 @@ class LexicalIndex:
         self._avgdl = 1.0
         self._terms: list[frozenset[str]] = []
         self._delta: dict[int, tuple[Counter[str], int]] = {}
+        self._delta_df: Counter[str] = Counter()
 
     def build(self, table: ProductTable) -> LexicalIndex:
         """(Re)build the main index over every live product of ``table``; empties the delta."""
@@ -75,6 +76,7 @@ class LexicalIndex:
         self._avgdl = float(np.mean(lengths)) if lengths and np.mean(lengths) > 0 else 1.0
         self._terms = [frozenset(d) for d in docs]
         self._delta = {}
+        self._delta_df = Counter()
         return self
 
     compact = build
@@ -89,7 +91,9 @@ class LexicalIndex:
             terms = document_terms(table.products[pos], self.title_weight)
             if pos < self._main_size:
                 self._live_main[pos] = 0.0
+            self._drop_delta(pos)
             self._delta[pos] = (Counter(terms), len(terms))
+            self._delta_df.update(set(terms))
             self._set_terms(pos, frozenset(terms))
         if len(self._delta) > max(self.compact_min, self.compact_share * self._main_size):
             self.build(table)
@@ -99,7 +103,12 @@ class LexicalIndex:
         for pos in positions:
             if pos < self._main_size:
                 self._live_main[pos] = 0.0
-            self._delta.pop(pos, None)
+            self._drop_delta(pos)
+
+    def _drop_delta(self, pos: int) -> None:
+        old = self._delta.pop(pos, None)
+        if old is not None:
+            self._delta_df.subtract(set(old[0]))
 
     def scores(self, terms: Sequence[str], size: int) -> np.ndarray:
         """BM25 score of every position ``< size`` for query ``terms`` (0 where nothing matches)."""
@@ -122,7 +131,7 @@ class LexicalIndex:
             tf = counts.get(term, 0)
             if tf == 0:
                 continue
-            df = self._df.get(term, 0) or sum(1 for c, _ in self._delta.values() if term in c)
+            df = self._df.get(term, 0) or self._delta_df.get(term, 0)
             idf = np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
             total += idf * tf / (tf + norm)
         return float(np.float32(total))

@@ -68,6 +68,8 @@ class ProductTable:
         self._where: dict[str, int] = {}
         self.alive = np.zeros(0, dtype=bool)
         self.price = np.zeros(0, dtype=np.float64)
+        self.brand_key = np.zeros(0, dtype=object)  # brand trimmed and case folded, for the brand filter
+        self.category = np.zeros(0, dtype=object)  # category path as given, for the category filter
         self.upsert(products)
 
     def __len__(self) -> int:
@@ -98,9 +100,14 @@ class ProductTable:
         grow = len(self.products) - len(self.alive)
         self.alive = np.concatenate([self.alive, np.ones(grow, dtype=bool)])
         self.price = np.concatenate([self.price, np.asarray(new_price, dtype=np.float64)])
+        self.brand_key = np.concatenate([self.brand_key, np.empty(grow, dtype=object)])
+        self.category = np.concatenate([self.category, np.empty(grow, dtype=object)])
         for pos in positions:
+            product = self.products[pos]
             self.alive[pos] = True
-            self.price[pos] = self.products[pos].price
+            self.price[pos] = product.price
+            self.brand_key[pos] = product.brand.strip().casefold()
+            self.category[pos] = product.category
         return positions
 
     def remove(self, item_ids: Iterable[str]) -> list[int]:
