@@ -28,6 +28,14 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session")
+def multilingual_encoder():
+    """The multilingual USE encoder, loaded once per test session (about 7 s on two busy cores)."""
+    from shoprec.text.encoders import load_encoder
+
+    return load_encoder("use-multilingual")
+
+
 @pytest.fixture
 def checkerboard() -> Dataset:
     """Two groups of users over two groups of items; every user misses exactly one item of their

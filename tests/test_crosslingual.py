@@ -31,8 +31,8 @@ def twin_ranks(queries: np.ndarray, targets: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def use() -> Encoder:
-    return load_encoder("use-multilingual")
+def use(multilingual_encoder) -> Encoder:
+    return multilingual_encoder
 
 
 @pytest.fixture(scope="module")

@@ -119,7 +119,3 @@ class ProductTable:
         positions = [self._where[i] for i in ids]
         self.alive[positions] = False
         return positions
-
-    def column(self, name: str) -> np.ndarray:
-        """An object array of one text field over all positions (``brand``, ``category``, ...)."""
-        return np.array([getattr(p, name) for p in self.products], dtype=object)

@@ -5,7 +5,8 @@ Text is NFKC-normalised and case folded. Runs of CJK ideographs are cut by jieba
 so ``平底锅`` is indexed as ``平底`` and ``平底锅``); every other run of letters and digits is one word,
 stemmed by the English Snowball stemmer (``drills`` -> ``drill``). A short English stop-word list is
 dropped. jieba reads its
-dictionary from the installed package (no download); the first use takes about a second to build it.
+dictionary from the installed package (no download); the first use takes about a second to build its
+prefix table, which jieba caches in the system temporary folder (``jieba.cache``).
 """
 
 from __future__ import annotations
