@@ -78,3 +78,15 @@ def test_engine_fuses_dense_hits_that_share_no_word_with_the_query():
 def test_vectors_of_another_encoder_are_refused():
     with pytest.raises(ShoprecError, match="same encoder"):
         DenseIndex(AxisEncoder(), np.zeros((3, 7), np.float32), np.ones(3, bool))
+
+
+def test_dense_candidates_alone_do_not_stop_relaxation_when_the_words_exist_elsewhere():
+    products = ProductTable([Product("t1", "tent", brand="Acme"), Product("k1", "kettle", brand="Zeta")])
+    encoder = AxisEncoder()
+    vectors = encoder.encode([product_text(p) for p in products.products])
+    engine = SearchEngine(products, dense=DenseIndex(encoder, vectors, products.alive))
+    result = engine.search("zeta tent", k=2)  # Zeta sells no tent; dense would still offer its kettle
+    assert result.relaxed == ("brand",)
+    assert result.hits[0].item_id == "t1"
+    cross = engine.search("zeta 帐篷", k=2)  # no product holds the word: the brand stands, dense decides
+    assert cross.relaxed == () and [h.item_id for h in cross.hits] == ["k1"]

@@ -14,9 +14,12 @@ One :meth:`SearchEngine.search` call:
    table position) and returns the top ``k`` with each source's rank and score and the query words
    each result contains.
 
-When the constraints leave no candidate they are relaxed one at a time, in :data:`RELAX_ORDER`
-(category words first: they are inferred from ordinary words; then brand; price last, as the most
-deliberate), until something is found; ``SearchResult.relaxed`` names what was dropped.
+When the constraints leave nothing they are relaxed one at a time, in :data:`RELAX_ORDER` (category
+words first: they are inferred from ordinary words; then brand; price last, as the most deliberate);
+``SearchResult.relaxed`` names what was dropped. "Nothing" means no candidate at all, or, when some
+product outside the constraints contains a query word, no product inside them does: dense retrieval
+always finds a nearest product, so its candidates alone do not stop the relaxation when the words
+exist elsewhere ("outdoor lantern" drops the category ``Sports > Outdoor``, which sells no lantern).
 
 >>> engine = SearchEngine.from_dataset(dataset, encoder=load_encoder("use-multilingual"))  # doctest: +SKIP
 >>> engine.search("nordhaus kettle under 50", k=5).query.describe()                         # doctest: +SKIP
@@ -138,16 +141,27 @@ class SearchEngine:
             return SearchResult(parsed, [], (), tuple(corrections), tuple(notes))
         relaxed: list[str] = []
         current = parsed
+        terms = list(parsed.terms or parsed.constraint_terms)
+        vector = None
+        if self.dense is not None and parsed.semantic_text.strip():
+            vector = self.dense.encode_query(parsed.semantic_text)
+        words_found = parsed.has_constraints and self._words_anywhere(terms)
         while True:
-            hits = self._retrieve(current, k)
-            if hits or not _has(current, RELAX_ORDER):
+            ranked = self._candidates(current, terms, vector)
+            lexical_found = len(ranked["lexical"][0]) > 0 if "lexical" in ranked else False
+            found = any(len(positions) for positions, _ in ranked.values())
+            if (found and (lexical_found or not words_found)) or not _has(current, RELAX_ORDER):
                 break
             name = next(c for c in RELAX_ORDER if _has(current, (c,)))
             current = _drop(current, name)
             relaxed.append(name)
         if relaxed:
             notes.append("nothing matched every constraint; dropped: " + ", ".join(relaxed))
-        return SearchResult(parsed, hits, tuple(relaxed), tuple(corrections), tuple(notes))
+        return SearchResult(parsed, self._fuse(ranked, parsed, k), tuple(relaxed), tuple(corrections), tuple(notes))
+
+    def _words_anywhere(self, terms: list[str]) -> bool:
+        """Whether any live product, constraints aside, contains one of ``terms``."""
+        return bool(terms) and len(self.lexical.search(terms, 1, self.table.alive)[0]) > 0
 
     def allowed(self, query: ParsedQuery) -> np.ndarray:
         """Bool mask over table positions: live products that satisfy every constraint of ``query``."""
@@ -163,18 +177,19 @@ class SearchEngine:
             mask &= category_mask(self.table.category, list(query.categories))
         return mask
 
-    def _retrieve(self, query: ParsedQuery, k: int) -> list[Hit]:
+    def _candidates(
+        self, query: ParsedQuery, terms: list[str], vector: np.ndarray | None
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Each source's top ``candidates`` positions and scores among the products ``query`` allows."""
         allowed = self.allowed(query)
-        if not allowed.any():
-            return []
-        terms = list(query.terms or query.constraint_terms)
         ranked: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        if not allowed.any():
+            return ranked
         if terms:
             ranked["lexical"] = self.lexical.search(terms, self.candidates, allowed)
-        if self.dense is not None and query.semantic_text.strip():
-            vector = self.dense.encode_query(query.semantic_text)
+        if vector is not None and self.dense is not None:
             ranked["dense"] = self.dense.search(vector, self.candidates, allowed)
-        return self._fuse(ranked, query, k)
+        return ranked
 
     def _fuse(self, ranked: dict[str, tuple[np.ndarray, np.ndarray]], query: ParsedQuery, k: int) -> list[Hit]:
         fused: dict[int, float] = {}
