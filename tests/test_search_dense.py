@@ -90,3 +90,16 @@ def test_dense_candidates_alone_do_not_stop_relaxation_when_the_words_exist_else
     assert result.hits[0].item_id == "t1"
     cross = engine.search("zeta 帐篷", k=2)  # no product holds the word: the brand stands, dense decides
     assert cross.relaxed == () and [h.item_id for h in cross.hits] == ["k1"]
+
+
+def test_engine_from_a_dataset_uses_the_language_model_layers_item_vectors():
+    import pandas as pd
+
+    from shoprec.data import Dataset
+
+    items = pd.DataFrame({"item_id": ["a", "b"], "title": ["Steel kettle", "Camping tent"], "price": [20.0, 90.0]})
+    data = Dataset.build(items, pd.DataFrame({"user_id": ["u"], "item_id": ["a"], "timestamp": [1]}))
+    engine = SearchEngine.from_dataset(data, encoder=AxisEncoder())
+    assert engine.dense is not None and len(engine.dense.index) == 2
+    hit = engine.search("tent under 100", k=1).hits[0]
+    assert hit.item_id == "b" and set(hit.sources) == {"lexical", "dense"}

@@ -128,6 +128,8 @@ def test_autocomplete_ranks_past_queries_by_count_then_titles():
     assert got == [("cordless vacuum", 9, "query"), ("cordless drill", 7, "query"), ("cordless fan", 0, "title")]
     assert [s.text for s in suggester.complete("cord", k=1)] == ["cordless vacuum"]
     assert suggester.complete("zz") == []
+    chinese = Suggester({"不粘锅": 3, "不粘锅 28厘米": 1}, ["不锈钢水壶"])
+    assert [s.text for s in chinese.complete("不")] == ["不粘锅", "不粘锅 28厘米", "不锈钢水壶"]
 
 
 def test_autocomplete_from_the_demo_shop_queries():
