@@ -91,3 +91,11 @@ def test_delta_is_compacted_into_a_rebuilt_main_index(built):
         index.upsert(table, table.upsert([Product(f"n{i}", f"Garden hose {i}m", brand="Hoselux")]))
     assert index.delta_size < 4  # passed compact_min=3: rebuilt
     assert sorted(search(index, table, "hoselux hose", k=10)) == ["n0", "n1", "n2", "n3"]
+
+
+def test_an_empty_catalogue_builds_and_its_first_upserts_are_found():
+    table = ProductTable([])
+    index = LexicalIndex().build(table)
+    assert index.search(tokenize("kettle"), 5, table.alive.copy())[0].tolist() == []
+    index.upsert(table, table.upsert([Product("a", "Steel kettle"), Product("b", "Glass teapot")]))
+    assert search(index, table, "kettle") == ["a"]

@@ -7,8 +7,9 @@ place, so changes after the build go to a **delta index** kept here:
 - an upserted product's row in the main index is masked out and its new terms are held in the delta;
 - a removed product is masked out of the main index and dropped from the delta;
 - at query time the delta's documents are scored with the same formula and the *main index's*
-  collection statistics (document count, average length, document frequencies; a term only the
-  delta has counts its delta documents), and the two score arrays are merged by position;
+  collection statistics (document count plus the delta's new products, average length, document
+  frequencies; a term only the delta has counts its delta documents), and the two score arrays are
+  merged by position;
 - once the delta holds more than ``max(compact_min, compact_share * main size)`` documents the main
   index is rebuilt from the table and the delta emptied (:meth:`LexicalIndex.compact`).
 
@@ -67,8 +68,10 @@ class LexicalIndex:
 
         pairs = zip(table.products, table.alive, strict=True)
         docs = [document_terms(p, self.title_weight) if alive else [] for p, alive in pairs]
-        self._main = bm25s.BM25(k1=self.k1, b=self.b, method="lucene")
-        self._main.index([d or [""] for d in docs], show_progress=False)  # bm25s needs a token per doc
+        self._main = None
+        if docs:  # bm25s cannot index an empty corpus: an empty table has only the delta
+            self._main = bm25s.BM25(k1=self.k1, b=self.b, method="lucene")
+            self._main.index([d or [""] for d in docs], show_progress=False)  # bm25s needs a token per doc
         self._main_size = len(docs)
         self._live_main = table.alive.astype(np.float32)
         self._df = Counter(t for d in docs for t in set(d))
@@ -114,19 +117,20 @@ class LexicalIndex:
         """BM25 score of every position ``< size`` for query ``terms`` (0 where nothing matches)."""
         out = np.zeros(size, dtype=np.float32)
         terms = [t for t in terms if t]
-        if not terms or self._main is None:
+        if not terms:
             return out
-        main = np.asarray(self._main.get_scores(list(terms)), dtype=np.float32)[: self._main_size]
-        out[: self._main_size] = main * self._live_main
+        if self._main is not None:
+            main = np.asarray(self._main.get_scores(list(terms)), dtype=np.float32)[: self._main_size]
+            out[: self._main_size] = main * self._live_main
+        n_docs = self._main_size + sum(1 for pos in self._delta if pos >= self._main_size)  # + new products
         for pos, (counts, length) in self._delta.items():
             if pos < size:
-                out[pos] = self._delta_score(terms, counts, length)
+                out[pos] = self._delta_score(terms, counts, length, n_docs)
         return out
 
-    def _delta_score(self, terms: Sequence[str], counts: Counter[str], length: int) -> float:
+    def _delta_score(self, terms: Sequence[str], counts: Counter[str], length: int, n_docs: int) -> float:
         norm = self.k1 * (1.0 - self.b + self.b * length / self._avgdl)
         total = 0.0
-        n_docs = self._main_size
         for term in terms:
             tf = counts.get(term, 0)
             if tf == 0:
