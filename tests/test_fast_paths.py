@@ -270,3 +270,22 @@ def test_ease_scores_one_user_as_a_batch_does(fitted) -> None:
     batch = ease.score(users)
     for row, user in zip(batch, users, strict=True):
         np.testing.assert_array_equal(ease.score(np.array([user]))[0], row)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_one_row_top_k_is_top_k(seed: int) -> None:
+    from shoprec.pipeline.sources import _row_top_k
+    from shoprec.ranks import top_k
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 400))
+    row = rng.integers(0, 6, n).astype(np.float32) if seed % 2 else rng.normal(size=n).astype(np.float32)
+    for value in (np.nan, -np.inf, np.inf):
+        row[rng.random(n) < 0.1] = value
+    for k in (1, 5, max(n // 2, 1), n, n + 3):
+        items, scores = top_k(row[None, :], k)
+        keep = items[0] >= 0
+        got = _row_top_k(row, k)
+        np.testing.assert_array_equal(got[0], items[0][keep])
+        np.testing.assert_array_equal(got[1], scores[0][keep])
+        assert got[0].dtype == np.int64 and got[1].dtype == np.float32

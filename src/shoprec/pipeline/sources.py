@@ -27,12 +27,30 @@ from shoprec.timeunits import DAY
 
 def _rows_top_k(rows: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per row, the best ``k`` finite entries as (items, scores)."""
+    if len(rows) == 1:
+        return [_row_top_k(rows[0], k)]
     items, scores = top_k(rows, k)
     out = []
     for it, sc in zip(items, scores, strict=True):
         keep = it >= 0
         out.append((it[keep].astype(np.int64), sc[keep].astype(np.float32)))
     return out
+
+
+def _row_top_k(row: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``top_k`` of one row (a request), without its padding: the best ``k`` finite entries, ties to
+    the lower index. The k-th best value is found by one partition of the finite entries; only
+    those at or above it are sorted."""
+    at = np.flatnonzero(row > -np.inf)  # NaN and -inf are never ranked; +inf ranks, then drops out as top_k's does
+    values = row[at]
+    if len(at) > k > 0:
+        kth = np.partition(values, len(values) - k)[len(values) - k]
+        keep = values >= kth
+        at, values = at[keep], values[keep]
+    order = np.lexsort((at, -values))[: max(k, 0)]
+    at, values = at[order], values[order]
+    finite = np.isfinite(values)
+    return at[finite].astype(np.int64), values[finite].astype(np.float32)
 
 
 def _compact_top_k(items: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
