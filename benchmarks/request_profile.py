@@ -98,6 +98,9 @@ def summarise(rows: list[dict], cpus: list[float], process_ms: float, version: s
     total = [r["total"] for r in rows]
     table["total"] = {"median_ms": round(statistics.median(total), 3), "mean_ms": round(statistics.fmean(total), 3)}
     out = {
+        "commit": _commit(),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "command": " ".join(["python benchmarks/request_profile.py", *sys.argv[1:]]),
         "version": version,
         "requests": len(rows),
         "stages": table,
@@ -111,15 +114,54 @@ def summarise(rows: list[dict], cpus: list[float], process_ms: float, version: s
     return out
 
 
+def _commit() -> str:
+    """The commit of the shoprec code that ran (the checkout the package was imported from)."""
+    import subprocess
+
+    import shoprec
+
+    where = Path(shoprec.__file__).parent
+    out = subprocess.run(["git", "-C", str(where), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(
+        ["git", "-C", str(where), "status", "--porcelain", "--", "."], capture_output=True, text=True
+    )
+    return out.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+
+
+def compare(before: dict, after: dict) -> str:
+    """A markdown table of two profiles, stage by stage (medians; the CPU rows are per request)."""
+    stages = sorted(set(before["stages"]) | set(after["stages"]), key=lambda s: (s in ("engine", "total"), s))
+    lines = [
+        f"| stage | before ({before['commit']}) ms | after ({after['commit']}) ms |",
+        "|---|---|---|",
+    ]
+    for stage in stages:
+        b, a = before["stages"].get(stage, {}), after["stages"].get(stage, {})
+        lines.append(f"| {stage} | {b.get('median_ms', '')} | {a.get('median_ms', '')} |")
+    for label, key in (("request CPU (thread), median", "median"), ("request CPU (thread), mean", "mean")):
+        lines.append(f"| {label} | {before['request_cpu_ms'][key]} | {after['request_cpu_ms'][key]} |")
+    lines.append(
+        f"| process CPU per request (impression writer included) | {before['process_cpu_ms_per_request']} "
+        f"| {after['process_cpu_ms_per_request']} |"
+    )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", type=Path, required=True, help="a models folder (its newest version is used)")
+    parser.add_argument("--models", type=Path, help="a models folder (its newest version is used)")
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cprofile", type=int, default=0, metavar="N", help="also print the N costliest functions")
     parser.add_argument("--json", type=Path, help="write the summary here")
+    parser.add_argument(
+        "--compare", type=Path, nargs=2, metavar=("BEFORE", "AFTER"), help="print two summaries side by side"
+    )
     args = parser.parse_args()
+    if args.compare:
+        print(compare(*(json.loads(path.read_text()) for path in args.compare)))
+        return
     result = profile(args)
     print(result.pop("cprofile", ""))
     print(json.dumps(result, indent=2))
