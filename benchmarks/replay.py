@@ -186,6 +186,7 @@ class Outcome:
     not_reflected: list[str] = field(default_factory=list)  # a few examples, for the report
     last_done: float = 0.0
     span: float = 0.0  # seconds from the end of the warm-up to the last measured answer
+    answered_all: int = 0  # feeds answered, warm-up included (the CPU figures divide by it)
 
 
 class Replay:
@@ -280,6 +281,7 @@ class Replay:
                     return
             status, body = await self._exchange(conn, feed, timeout, out, "feed", measured)
         done = time.perf_counter()
+        out.answered_all += status is not None
         if not measured:
             return
         out.feeds += 1
@@ -370,9 +372,14 @@ def replay_runs(run: str, work: Path, workers: list[int], phases: list[Phase], c
         key = key_for(store)
         with Server(models, n_workers, store) as server:
             replay = Replay(server.url, key, data, data["idle_users"], tag=f"{n_workers}-{time.time_ns()}")
+            pids = server.worker_pids()
             for phase in phases:
-                began = time.time()
-                result = summary(phase, replay.run(phase))
+                began, cpu, client = time.time(), _cpu_seconds(pids), time.process_time()
+                outcome = replay.run(phase)
+                result = summary(phase, outcome)
+                answered = max(outcome.answered_all, 1)
+                result["server_cpu_ms_per_feed"] = round(1000 * (_cpu_seconds(pids) - cpu) / answered, 2)
+                result["client_cpu_ms_per_feed"] = round(1000 * (time.process_time() - client) / answered, 2)
                 result.update(run=run, workers=n_workers, warm_up=server.warm_up, started=began, command=command)
                 rows.append(result)
                 print(
@@ -425,6 +432,15 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(record, indent=2) + "\n")
     print(table(record))
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU seconds the processes used so far (from /proc)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _commit() -> str:
