@@ -458,8 +458,9 @@ def table(record: dict) -> str:
         "the event's acknowledgement); *click to feed* from the moment the event was due to the feed's last byte.",
         "",
         "| catalogue | workers | feeds/s offered | after an event | achieved/s | feed p50 ms | p95 ms | p99 ms "
-        "| p99 after event ms | event ack p99 ms | click to feed p99 ms | errors | cache misses | reflected |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| p99 after event ms | event ack p99 ms | click to feed p99 ms | errors | cache misses | reflected "
+        "| server CPU ms per feed |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     order = {"beauty": 0, "online-retail": 1, "gen100k": 2}
     for r in sorted(record["rows"], key=lambda r: (order.get(r["run"], 9), r["workers"], r["acting_share"], r["rate"])):
@@ -467,7 +468,7 @@ def table(record: dict) -> str:
             f"| {r['run']} | {r['workers']} | {r['rate']:g} | {r['acting_share']:.0%} | {r['achieved_feeds_per_s']:g} "
             f"| {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | {r['after_event_p99_ms']} | {r['event_ack_p99_ms']} "
             f"| {r['click_to_feed_p99_ms']} | {r['error_rate']:.2%} | {r['cache_miss_share']:.1%} "
-            f"| {r['reflected_share']:.1%} |"
+            f"| {r['reflected_share']:.1%} | {r.get('server_cpu_ms_per_feed', '')} |"
         )
     return "\n".join(lines)
 

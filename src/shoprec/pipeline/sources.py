@@ -197,15 +197,17 @@ class ItemToItemSource(Source):
         order = np.argsort(cols, kind="stable")  # the product walks the weight row by column
         cols, values = cols[order], values[order]
         m = self.matrix
-        spans = [(int(m.indptr[c]), int(m.indptr[c + 1])) for c in cols.tolist()]
+        spans = [slice(int(m.indptr[c]), int(m.indptr[c + 1])) for c in cols.tolist()]
         if not spans:
             return np.empty(0, np.int64), np.empty(0, np.float32)
-        touched = np.unique(np.concatenate([m.indices[lo:hi] for lo, hi in spans])).astype(np.int64)
+        neighbours = np.concatenate([m.indices[span] for span in spans])
         dtype = np.result_type(values.dtype, m.dtype)
+        weights = np.repeat(values.astype(dtype), [span.stop - span.start for span in spans])
+        products = weights * np.concatenate([m.data[span] for span in spans]).astype(dtype)
+        touched, where = np.unique(neighbours, return_inverse=True)
         sums = np.zeros(len(touched), dtype=dtype)
-        for weight, (lo, hi) in zip(values.astype(dtype), spans, strict=True):
-            sums[np.searchsorted(touched, m.indices[lo:hi])] += weight * m.data[lo:hi].astype(dtype)
-        return touched, sums.astype(np.float32)
+        np.add.at(sums, where, products)  # unbuffered, in order: each item's terms added as the loop added them
+        return touched.astype(np.int64), sums.astype(np.float32)
 
     def history_scores(self, histories: list[np.ndarray]) -> np.ndarray:
         weights = sp.vstack([self.weights(h) for h in histories]) if histories else None
