@@ -361,7 +361,9 @@ def summary(phase: Phase, out: Outcome) -> dict:
 
 
 # ---------------------------------------------------------------------- runs
-def replay_runs(run: str, work: Path, workers: list[int], phases: list[Phase], command: str) -> list[dict]:
+def replay_runs(
+    run: str, work: Path, workers: list[int], phases: list[Phase], command: str, port: int, start_when: Path | None
+) -> list[dict]:
     from service import Server, fresh_sqlite, key_for
 
     models = prepare(run, work)
@@ -370,7 +372,9 @@ def replay_runs(run: str, work: Path, workers: list[int], phases: list[Phase], c
     for n_workers in workers:
         store = fresh_sqlite(work / run / "replay.db")
         key = key_for(store)
-        with Server(models, n_workers, store) as server:
+        with Server(models, n_workers, store, port=port) as server:
+            while start_when is not None and not start_when.exists():  # loaded and warm; measure on a signal
+                time.sleep(1)
             replay = Replay(server.url, key, data, data["idle_users"], tag=f"{n_workers}-{time.time_ns()}")
             pids = server.worker_pids()
             for phase in phases:
@@ -405,6 +409,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--work", type=Path, default=REPO.parent / "cache" / "replay-bench")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "replay.json")
+    parser.add_argument("--port", type=int, default=18400)
+    parser.add_argument("--start-when", type=Path, help="load the service, then wait for this file before measuring")
     parser.add_argument("--prepare", action="store_true", help="only train the versions")
     parser.add_argument("--doc", action="store_true", help="only rewrite docs/benchmarks.md from --out")
     args = parser.parse_args()
@@ -421,7 +427,8 @@ def main() -> None:
     record = json.loads(args.out.read_text()) if args.out.exists() else {"rows": []}
     for run in runs:
         command = " ".join(["python benchmarks/replay.py", *sys.argv[1:]])
-        rows = replay_runs(run, args.work, [int(w) for w in args.workers.split(",")], phases, command)
+        workers = [int(w) for w in args.workers.split(",")]
+        rows = replay_runs(run, args.work, workers, phases, command, args.port, args.start_when)
         keep = {(r["run"], r["workers"]) for r in rows}
         record["rows"] = [r for r in record["rows"] if (r["run"], r["workers"]) not in keep] + rows
         record.update(
