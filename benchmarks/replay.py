@@ -425,15 +425,16 @@ def main() -> None:
     phases = [Phase(float(r), args.acting, args.duration, args.warmup) for r in args.rates.split(",") if r]
     phases += [Phase(float(r), 1.0, args.duration, args.warmup) for r in args.all_acting_at.split(",") if r]
     record = json.loads(args.out.read_text()) if args.out.exists() else {"rows": []}
+    commit = _commit()  # the code measured, whatever is committed while the runs go on
     for run in runs:
-        command = " ".join(["python benchmarks/replay.py", *sys.argv[1:]])
+        command = " ".join(["python benchmarks/replay.py", *sys.argv[1:]]) + f" (commit {commit})"
         workers = [int(w) for w in args.workers.split(",")]
         rows = replay_runs(run, args.work, workers, phases, command, args.port, args.start_when)
         keep = {(r["run"], r["workers"]) for r in rows}
         record["rows"] = [r for r in record["rows"] if (r["run"], r["workers"]) not in keep] + rows
         record.update(
             date=time.strftime("%Y-%m-%d"),
-            commit=_commit(),
+            commit=commit,
             machine=f"{os.cpu_count()} cores, no GPU",
         )
         args.out.parent.mkdir(parents=True, exist_ok=True)
