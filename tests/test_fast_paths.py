@@ -289,3 +289,38 @@ def test_one_row_top_k_is_top_k(seed: int) -> None:
         np.testing.assert_array_equal(got[0], items[0][keep])
         np.testing.assert_array_equal(got[1], scores[0][keep])
         assert got[0].dtype == np.int64 and got[1].dtype == np.float32
+
+
+def test_model_source_reuses_a_users_list_only_when_exact(fitted) -> None:
+    """A fitted-row source (EASE) keeps each user's list a little longer than asked; later requests
+    with more history (live clicks, also on listed items) or less (an item left the live window)
+    get exactly what scoring the row again gives."""
+    import dataclasses
+
+    pipe, contexts = fitted
+    source = pipe.source("ease")
+    source._lists = {}
+    first = source.recall(contexts, 30)
+    rng = np.random.default_rng(0)
+    later = []
+    for ctx, (items, _) in zip(contexts, first, strict=True):
+        clicks = items[rng.integers(0, max(len(items), 1), 3)] if len(items) else np.empty(0, np.int64)
+        grown = np.concatenate([ctx.history, clicks, rng.integers(0, 200, 2)])
+        later.append(dataclasses.replace(ctx, history=grown, times=np.arange(len(grown))))
+        many = np.concatenate([ctx.history, items[:25]])  # more newly hidden items than the list kept extra
+        later.append(dataclasses.replace(ctx, history=many, times=np.arange(len(many))))
+        later.append(dataclasses.replace(ctx, history=ctx.history[1:], times=ctx.times[1:]))  # one left
+    scored = []
+    score = source.model.score
+    source.model.score = lambda users: scored.extend(users) or score(users)
+    try:
+        got = source.recall(later, 30)
+    finally:
+        source.model.score = score
+    known = sum(c.user >= 0 for c in contexts)
+    assert 0 < len(scored) < 3 * known  # some answered from the kept lists, some scored again
+    assert len(source._lists) == len(contexts)  # the first requests' lists were kept (and refreshed)
+    source._lists = {}
+    assert_same_lists(got, source.recall(later, 30))
+    source._lists = {}
+    assert_same_lists(first, source.recall(contexts, 30))

@@ -24,6 +24,11 @@ from shoprec.pipeline.context import UserContext
 from shoprec.pipeline.windows import WindowCounts
 from shoprec.timeunits import DAY
 
+REMEMBER = 20
+"""Items a model source keeps beyond the asked k per user, for the next requests of that user."""
+REMEMBER_USERS = 50_000
+"""Users whose lists a model source keeps (about 1.5 KB each at k = 100: 75 MB); past it, it starts afresh."""
+
 
 def _rows_top_k(rows: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per row, the best ``k`` finite entries as (items, scores)."""
@@ -80,8 +85,12 @@ class ModelSource(Source):
         self.model = model
         self.exclude_seen = exclude_seen
         self.prefitted = prefitted
+        self._lists: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray, bool]] = {}
+        """(user, k, exclude_seen) -> a longer list than asked, the history it hides, and whether it
+        holds every rankable item: see :meth:`_remembered`."""
 
     def fit(self, train: Dataset, resources: Resources) -> None:
+        self._lists = {}
         if self.prefitted and self.model.is_fitted:
             return
         if resources.item_vectors is not None and hasattr(self.model, "set_item_vectors"):
@@ -110,18 +119,57 @@ class ModelSource(Source):
                 return out
             rows = self.history_scores([contexts[i].history for i in rows_of])
         else:
-            users = np.array([c.user for c in contexts], dtype=np.int64)
-            known = self.model.is_known(users)
-            rows_of = np.flatnonzero(known).tolist()
-            if not rows_of:
-                return out
-            rows = self.model.score(users[known])
+            return self._recall_fitted(contexts, k, out)
         rows = np.asarray(rows, dtype=np.float32)
         if self.exclude_seen:
             _mask_history(rows, [contexts[i] for i in rows_of])
         for i, pair in zip(rows_of, _rows_top_k(rows, k), strict=True):
             out[i] = pair
         return out
+
+    def _recall_fitted(self, contexts: list[UserContext], k: int, out: list) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Lists from the users' fitted rows, which no live event changes: each user's list is kept
+        ``REMEMBER`` items longer than asked, and a later request whose history still hides every
+        item the kept list hid takes its first ``k`` items its history does not hide, without
+        scoring the catalogue again (a click right after a visit is the common case). The order is
+        ``top_k``'s, total, so the answer is exactly what scoring again would give; when it cannot
+        be (too many newly hidden items, or a hidden item left the live window), the row is scored."""
+        users = np.array([c.user for c in contexts], dtype=np.int64)
+        known = self.model.is_known(users)
+        todo = []
+        for i in np.flatnonzero(known).tolist():
+            kept = self._remembered(contexts[i], k)
+            if kept is None:
+                todo.append(i)
+            else:
+                out[i] = kept
+        if not todo:
+            return out
+        rows = np.asarray(self.model.score(users[todo]), dtype=np.float32)
+        if self.exclude_seen:
+            _mask_history(rows, [contexts[i] for i in todo])
+        if len(self._lists) > REMEMBER_USERS:
+            self._lists = {}
+        for i, (items, scores) in zip(todo, _rows_top_k(rows, k + REMEMBER), strict=True):
+            ctx = contexts[i]
+            hidden = np.unique(ctx.history) if self.exclude_seen else np.empty(0, np.int64)
+            self._lists[(ctx.user, k, self.exclude_seen)] = (items, scores, hidden, len(items) < k + REMEMBER)
+            out[i] = (items[:k], scores[:k])
+        return out
+
+    def _remembered(self, ctx: UserContext, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        kept = self._lists.get((ctx.user, k, self.exclude_seen))
+        if kept is None:
+            return None
+        items, scores, hidden, complete = kept
+        if not self.exclude_seen:
+            return items[:k], scores[:k]
+        if len(hidden) and not ctx.seen(hidden).all():
+            return None  # an item hidden then is not in this history (it left the live window)
+        keep = ~ctx.seen(items) if len(ctx.history) else np.ones(len(items), dtype=bool)
+        if keep.sum() < k and not complete:
+            return None
+        return items[keep][:k], scores[keep][:k]
 
 
 class ItemToItemSource(Source):
