@@ -5,8 +5,9 @@
 
 Loads the newest version of ``--models`` into the service's :class:`Engine` (feed cache on, not
 warmed, a fresh SQLite store and the store as live state, as ``shoprec serve`` runs without Redis).
-For each of ``--requests`` known users it stores one event of that user (so the next feed is a
-cache miss, as right after a click) and then asks for the home feed (k=10, explanations off),
+With ``--warm`` the feed cache is first warmed for every known user, as a worker does when a
+version loads. For each of ``--requests`` known users it stores one event of that user (so the
+next feed is a cache miss, as right after a click) and then asks for the home feed (k=10, explanations off),
 timing each stage: the pipeline's own stage timings (recall per source, merge, features, rank,
 rerank, shares), the rest of the engine's request (user context with its live events, the
 proposal, the cache entry, rendering) as ``engine``, and the process CPU per request, which
@@ -61,6 +62,8 @@ def profile(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         engine, store = build_engine(args.models, Path(tmp) / "profile.db")
         dep = engine.versions.default()
+        if args.warm:  # as a worker does when a version loads: every known user's feed, once
+            engine.cache.warm(engine, dep).join()
         rng = np.random.default_rng(args.seed)
         known = np.flatnonzero(np.diff(dep.sequences.indptr) > 0)
         users = dep.dataset.user_vocab.ids()[rng.choice(known, args.requests + args.warmup)]
@@ -153,6 +156,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--warm", action="store_true", help="warm the feed cache first, as the service does")
     parser.add_argument("--cprofile", type=int, default=0, metavar="N", help="also print the N costliest functions")
     parser.add_argument("--json", type=Path, help="write the summary here")
     parser.add_argument(
