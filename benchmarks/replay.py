@@ -372,28 +372,48 @@ def replay_runs(
     for n_workers in workers:
         store = fresh_sqlite(work / run / "replay.db")
         key = key_for(store)
-        with Server(models, n_workers, store, port=port) as server:
+        with Server(models, n_workers, store, port=port, ready_timeout=1800) as server:
             while start_when is not None and not start_when.exists():  # loaded and warm; measure on a signal
                 time.sleep(1)
             replay = Replay(server.url, key, data, data["idle_users"], tag=f"{n_workers}-{time.time_ns()}")
-            pids = server.worker_pids()
-            for phase in phases:
-                began, cpu, client = time.time(), _cpu_seconds(pids), time.process_time()
-                outcome = replay.run(phase)
-                result = summary(phase, outcome)
-                answered = max(outcome.answered_all, 1)
-                result["server_cpu_ms_per_feed"] = round(1000 * (_cpu_seconds(pids) - cpu) / answered, 2)
-                result["client_cpu_ms_per_feed"] = round(1000 * (time.process_time() - client) / answered, 2)
-                result.update(run=run, workers=n_workers, warm_up=server.warm_up, started=began, command=command)
-                rows.append(result)
-                print(
-                    f"[{run}] workers={n_workers} rate={phase.rate:g} acting={phase.acting:g}: "
-                    f"p50 {result['p50_ms']} p95 {result['p95_ms']} p99 {result['p99_ms']} ms, "
-                    f"{result['achieved_feeds_per_s']}/s, errors {result['errors']}, "
-                    f"miss {result['cache_miss_share']}, reflected {result['reflected_share']}",
-                    flush=True,
-                )
+            context = {"run": run, "workers": n_workers, "warm_up": server.warm_up, "command": command}
+            rows += measure(replay, phases, server.worker_pids(), context)
     return rows
+
+
+def measure(replay: Replay, phases: list[Phase], pids: list[int], context: dict) -> list[dict]:
+    """Run the phases one after another; a row per phase with the server's CPU (``pids``) per feed."""
+    rows = []
+    for phase in phases:
+        began, cpu, client = time.time(), _cpu_seconds(pids), time.process_time()
+        outcome = replay.run(phase)
+        result = summary(phase, outcome)
+        answered = max(outcome.answered_all, 1)
+        result["server_cpu_ms_per_feed"] = round(1000 * (_cpu_seconds(pids) - cpu) / answered, 2)
+        result["client_cpu_ms_per_feed"] = round(1000 * (time.process_time() - client) / answered, 2)
+        result.update(context, started=began)
+        rows.append(result)
+        print(
+            f"[{context['run']}] workers={context['workers']} rate={phase.rate:g} acting={phase.acting:g}: "
+            f"p50 {result['p50_ms']} p95 {result['p95_ms']} p99 {result['p99_ms']} ms, "
+            f"{result['achieved_feeds_per_s']}/s, errors {result['errors']}, "
+            f"miss {result['cache_miss_share']}, reflected {result['reflected_share']}",
+            flush=True,
+        )
+    return rows
+
+
+def running_service(args: argparse.Namespace, run: str, phases: list[Phase], command: str) -> list[dict]:
+    """The phases against a service already running (``--url``, its store ``--store``, its main
+    process ``--server-pid`` for the CPU figures), e.g. one loaded and warmed ahead of time."""
+    from service import key_for
+
+    data = json.loads((args.work / run / "stream.json").read_text())
+    children = subprocess.run(["pgrep", "-P", str(args.server_pid)], capture_output=True, text=True).stdout.split()
+    pids = [int(p) for p in children if b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes()]
+    pids = pids or [args.server_pid]
+    replay = Replay(args.url, key_for(args.store), data, data["idle_users"], tag=f"running-{time.time_ns()}")
+    return measure(replay, phases, pids, {"run": run, "workers": len(pids), "warm_up": None, "command": command})
 
 
 def main() -> None:
@@ -410,6 +430,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=REPO.parent / "cache" / "replay-bench")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "replay.json")
     parser.add_argument("--port", type=int, default=18400)
+    parser.add_argument("--url", help="measure a service already running here (with --store and --server-pid)")
+    parser.add_argument("--store", help="that service's store URL (an API key is added to it)")
+    parser.add_argument("--server-pid", type=int, help="that service's main process (CPU of its workers)")
     parser.add_argument("--start-when", type=Path, help="load the service, then wait for this file before measuring")
     parser.add_argument("--prepare", action="store_true", help="only train the versions")
     parser.add_argument("--doc", action="store_true", help="only rewrite docs/benchmarks.md from --out")
@@ -429,7 +452,10 @@ def main() -> None:
     for run in runs:
         command = " ".join(["python benchmarks/replay.py", *sys.argv[1:]]) + f" (commit {commit})"
         workers = [int(w) for w in args.workers.split(",")]
-        rows = replay_runs(run, args.work, workers, phases, command, args.port, args.start_when)
+        if args.url:
+            rows = running_service(args, run, phases, command)
+        else:
+            rows = replay_runs(run, args.work, workers, phases, command, args.port, args.start_when)
         keep = {(r["run"], r["workers"]) for r in rows}
         record["rows"] = [r for r in record["rows"] if (r["run"], r["workers"]) not in keep] + rows
         record.update(

@@ -109,9 +109,16 @@ def prepare(run: str, work: Path) -> Path:
 # ---------------------------------------------------------------------- server
 class Server:
     def __init__(
-        self, models: Path, workers: int, store: str | None, port: int = 18400, feed_cache: bool = True
+        self,
+        models: Path,
+        workers: int,
+        store: str | None,
+        port: int = 18400,
+        feed_cache: bool = True,
+        ready_timeout: float = 600.0,
     ) -> None:
         self.models, self.workers, self.port, self.feed_cache = models, workers, port, feed_cache
+        self.ready_timeout = ready_timeout
         self.warm_up: dict = {}
         """One worker's feed-cache warm-up: users and seconds."""
         self.url = f"http://127.0.0.1:{port}"
@@ -143,7 +150,7 @@ class Server:
         self.proc = subprocess.Popen(
             self.cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
         )
-        deadline = time.monotonic() + 600
+        deadline = time.monotonic() + self.ready_timeout
         ready = 0
         while time.monotonic() < deadline and ready < 3 * self.workers:
             if self.proc.poll() is not None:
@@ -162,7 +169,8 @@ class Server:
             ready = ready + 1 if answer.status_code == 200 and warm else 0
             time.sleep(0.2 if ready else 1.0)
         if ready < 3 * self.workers:
-            raise RuntimeError(f"server not ready and warm after 600 s: see {self.log.name}")
+            self.__exit__()  # no server left behind
+            raise RuntimeError(f"server not ready and warm after {self.ready_timeout:.0f} s: see {self.log.name}")
         return self
 
     def worker_pids(self) -> list[int]:
