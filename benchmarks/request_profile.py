@@ -157,6 +157,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--warm", action="store_true", help="warm the feed cache first, as the service does")
+    parser.add_argument("--doc", action="store_true", help="with --compare: write the table into docs/benchmarks.md")
     parser.add_argument("--cprofile", type=int, default=0, metavar="N", help="also print the N costliest functions")
     parser.add_argument("--json", type=Path, help="write the summary here")
     parser.add_argument(
@@ -164,7 +165,15 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.compare:
-        print(compare(*(json.loads(path.read_text()) for path in args.compare)))
+        before, after = (json.loads(path.read_text()) for path in args.compare)
+        text = compare(before, after)
+        if args.doc:
+            sys.path.insert(0, str(Path(__file__).parent))
+            from docblock import write_block
+
+            runs = f"before: `{before['command']}` ({before['date']}); after: `{after['command']}` ({after['date']})"
+            write_block("request-profile", f"{runs}\n\n{text}")
+        print(text)
         return
     result = profile(args)
     print(result.pop("cprofile", ""))
