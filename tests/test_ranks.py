@@ -167,3 +167,13 @@ def test_two_runs_of_the_same_model_give_identical_metrics(name, monkeypatch):
     a, b = first.models[name].metrics, second.models[name].metrics
     assert a == b  # with ties broken by the partition's whim, ndcg@10 moved by 4-17% here
     assert 0 < a["hr@10"] < 1  # ties decide some hits: the comparison is not trivially equal
+
+
+def test_top_k_of_nothing_is_empty_or_padded() -> None:
+    scores = np.array([[1.0, 3.0, 2.0]])
+    items, values = top_k(scores, 0)
+    assert items.shape == (1, 0) and values.shape == (1, 0)
+    items, values = top_k(np.empty((2, 0)), 3)
+    assert (items == PAD_ITEM).all() and np.isnan(values).all() and items.shape == (2, 3)
+    with pytest.raises(ValueError, match="k >= 0"):
+        top_k(scores, -1)

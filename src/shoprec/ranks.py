@@ -39,6 +39,10 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Best ``k`` columns per row of ``scores`` (n, m) in the module's order; ``(items, values)``
     of shape (n, k), int64 and float32, with ``-inf``/NaN entries as PAD_ITEM / NaN."""
     n, m = scores.shape
+    if k < 0:
+        raise ValueError(f"top_k needs k >= 0, got {k}")
+    if k == 0 or m == 0:
+        return np.full((n, k), PAD_ITEM, dtype=np.int64), np.full((n, k), np.nan, dtype=np.float32)
     width = min(k, m)
     safe = np.where(np.isnan(scores), -np.inf, scores)
     if width < m:
