@@ -34,6 +34,20 @@ def train_tiny(models_dir: Path, seed: int = 3, n_items: int = 300, n_users: int
     )
 
 
+def two_versions(version: Path, root: Path) -> Path:
+    """``root`` with ``version`` published twice (v0001, v0002): two A/B arms of the same model."""
+    copy_version(version, root, "v0001")
+    copy_version(version, root, "v0002")
+    return root
+
+
+def version_users(models_dir: Path) -> list[str]:
+    """The user ids of v0001's training data."""
+    from shoprec.data.dataset import Dataset
+
+    return [str(u) for u in Dataset.load(models_dir / "v0001" / "data").user_vocab.ids()]
+
+
 def copy_version(version: Path, root: Path, name: str = "v0001") -> Path:
     """A copy of a trained version folder published in ``root`` under ``name`` (staged, then renamed like
     a training run), its manifest naming the new version."""

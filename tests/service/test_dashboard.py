@@ -17,9 +17,8 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from helpers import Server, copy_version
+from helpers import Server, two_versions, version_users
 
-from shoprec.data.dataset import Dataset
 from shoprec.service.auth import create_key
 from shoprec.service.store import open_store
 from shoprec.service.web.charts import bar_chart, nice_ceiling
@@ -45,15 +44,12 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 @pytest.fixture(scope="module")
 def models_dir(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two versions (the same model published twice) so that the overview has two A/B arms."""
-    root = tmp_path_factory.mktemp("dashboard-models")
-    copy_version(trained, root, "v0001")
-    copy_version(trained, root, "v0002")
-    return root
+    return two_versions(trained, tmp_path_factory.mktemp("dashboard-models"))
 
 
 @pytest.fixture(scope="module")
 def users(models_dir: Path) -> list[str]:
-    return [str(u) for u in Dataset.load(models_dir / "v0001" / "data").user_vocab.ids()]
+    return version_users(models_dir)
 
 
 @pytest.fixture(scope="module")

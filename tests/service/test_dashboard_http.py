@@ -18,9 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import Server, copy_version
-
-from shoprec.data.dataset import Dataset
+from helpers import Server, two_versions, version_users
 
 TRAFFIC_USERS = 12
 LIVE_EVENTS = 3
@@ -29,15 +27,12 @@ LIVE_EVENTS = 3
 # ---------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def models_dir(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("dashboard-http")
-    copy_version(trained, root, "v0001")
-    copy_version(trained, root, "v0002")
-    return root
+    return two_versions(trained, tmp_path_factory.mktemp("dashboard-http"))
 
 
 @pytest.fixture(scope="module")
 def users(models_dir: Path) -> list[str]:
-    return [str(u) for u in Dataset.load(models_dir / "v0001" / "data").user_vocab.ids()]
+    return version_users(models_dir)
 
 
 @pytest.fixture(scope="module")
