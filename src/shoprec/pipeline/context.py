@@ -10,6 +10,8 @@ from shoprec.data.dataset import Dataset
 
 SHORT = 64
 """Histories up to this long are compared item by item in :meth:`UserContext.seen`."""
+RECENT_QUERIES = 20
+"""Search queries :func:`contexts_from_dataset` keeps per shopper (the most recent before ``now``)."""
 
 
 @dataclass
@@ -17,7 +19,8 @@ class UserContext:
     """One request: the shopper's history (oldest first, live events included) and the time.
 
     ``user`` is the index in the fitted data, or -1 for a shopper the models never saw (the
-    cold-start path: history may still hold the clicks of this visit).
+    cold-start path: history may still hold the clicks of this visit). ``queries`` are the
+    shopper's recent search queries, oldest first (most recent last), all made before ``now``.
     """
 
     user: int
@@ -25,6 +28,7 @@ class UserContext:
     times: np.ndarray  # (h,) int64 unix seconds
     now: int  # request time, unix seconds
     events: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))  # (h,) event names, may be empty
+    queries: tuple[str, ...] = ()  # recent search queries, most recent last
 
     @property
     def is_cold(self) -> bool:
@@ -56,7 +60,9 @@ class UserContext:
 
 
 def contexts_from_dataset(dataset: Dataset, users: np.ndarray, now: int | None = None) -> list[UserContext]:
-    """A context per user index from the dataset's events (all event types, time order).
+    """A context per user index from the dataset's events (all event types, time order) and its
+    search queries: the user's last :data:`RECENT_QUERIES` dated strictly before ``now`` (undated
+    queries cannot be placed in time and are never used).
 
     ``now`` defaults to one second after the dataset's newest event.
     """
@@ -66,13 +72,35 @@ def contexts_from_dataset(dataset: Dataset, users: np.ndarray, now: int | None =
     seqs = dataset.sequences()
     events = frame["event"].to_numpy()
     codes = _event_names(events)
+    queries = _queries_before(dataset, now)
     out = []
     for u in np.asarray(users, dtype=np.int64).tolist():
         if 0 <= u < dataset.n_users:
             lo, hi = seqs.indptr[u], seqs.indptr[u + 1]
-            out.append(UserContext(u, seqs.items[lo:hi].astype(np.int64), seqs.timestamps[lo:hi], now, codes[lo:hi]))
+            items, times = seqs.items[lo:hi].astype(np.int64), seqs.timestamps[lo:hi]
+            out.append(UserContext(u, items, times, now, codes[lo:hi], queries.get(u, ())))
         else:
             out.append(UserContext(-1, np.empty(0, np.int64), np.empty(0, np.int64), now))
+    return out
+
+
+def _queries_before(dataset: Dataset, now: int, keep: int = RECENT_QUERIES) -> dict[int, tuple[str, ...]]:
+    """User index -> the user's last ``keep`` query texts dated before ``now``, oldest first."""
+    table = dataset.queries
+    if table is None or not len(table) or "user_id" not in table or "timestamp" not in table:
+        return {}
+    stamps = table["timestamp"]
+    dated = stamps.notna().to_numpy() & table["user_id"].notna().to_numpy()
+    if not dated.any():
+        return {}
+    frame = table.loc[dated, ["user_id", "query", "timestamp"]]
+    frame = frame[frame["timestamp"].astype("int64").to_numpy() < now]
+    users = dataset.user_vocab.index(frame["user_id"])
+    frame = frame.assign(user=users)[users >= 0]
+    frame = frame.sort_values(["user", "timestamp"], kind="stable")
+    out: dict[int, tuple[str, ...]] = {}
+    for user, texts in frame.groupby("user", sort=False)["query"]:
+        out[int(user)] = tuple(str(t) for t in texts.to_numpy(dtype=object)[-keep:])
     return out
 
 
