@@ -32,6 +32,13 @@ class EventIn(Strict):
     recommendation_id: str | None = Field(
         None, max_length=64, description="The id of the list the event came from (feedback loop)."
     )
+    search_id: str | None = Field(
+        None,
+        max_length=64,
+        pattern=r"^[^\x00-\x1f]+$",
+        description="The search_id of the /v1/search answer the event came from (click, cart, purchase): "
+        "the query is attached from the search log.",
+    )
 
     @field_validator("timestamp")
     @classmethod
@@ -51,6 +58,10 @@ class EventAck(BaseModel):
     accepted: int = Field(description="Events committed by this request.")
     duplicates: int = Field(description="Events whose id was already stored (not stored again).")
     duplicate_ids: list[str] = []
+    unknown_search_ids: list[str] = Field(
+        default_factory=list,
+        description="search_id values not found in the search log: the events are stored without a query.",
+    )
 
 
 class ItemOut(BaseModel):
@@ -91,6 +102,7 @@ class EventOut(BaseModel):
     event: str
     timestamp: float
     recommendation_id: str | None
+    search_id: str | None = None
 
 
 class LiveOut(BaseModel):
