@@ -22,6 +22,8 @@ OLD_INSERT = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 )
 """How impressions were written before migration 3: one row per (list, position)."""
+OLD_EVENTS = "INSERT INTO events (event_id, user_id, item_id, event, ts, recommendation_id) VALUES (?, ?, ?, ?, ?, ?)"
+"""How events were written before migration 4 (no search columns)."""
 
 
 def served_lists(seed: int = 5) -> tuple[list[Impression], list[Event]]:
@@ -108,9 +110,13 @@ def test_migration_keeps_online_stats(store_url: str) -> None:
             for pos, (item, source) in enumerate(zip(imp.items, imp.sources, strict=True))
         ]
         execute(store_url, OLD_INSERT, rows=rows)
-        store.append_events(events)
+        execute(
+            store_url,
+            OLD_EVENTS,
+            rows=[(e.event_id, e.user_id, e.item_id, e.event, e.timestamp, e.recommendation_id) for e in events],
+        )
         before = {(by, b, s): old_stats(store_url, store, by, b, s) for by in GROUPINGS for b, s in OPTIONS}
-        assert store.migrate() == 3
+        assert store.migrate(target=3) == 3
         assert execute(store_url, "SELECT COUNT(*) FROM impressions") == [(len(lists),)]
         for by in GROUPINGS:
             for bucket, since in OPTIONS:

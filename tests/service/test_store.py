@@ -262,14 +262,15 @@ def test_settings(store: Store) -> None:
 
 def test_fresh_database_gets_every_migration_once(store_url: str) -> None:
     with open_store(store_url) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 3
+        assert store.schema_version() == SCHEMA_VERSION == 4
         store.append_events([ev("e1")])
     with open_store(store_url) as store:  # re-open: nothing to apply (re-running a CREATE TABLE would fail)
-        assert store.schema_version() == 3 and store.count_events() == 1
+        assert store.schema_version() == 4 and store.count_events() == 1
     assert run_sql(store_url, "SELECT version, name FROM schema_migrations ORDER BY version") == [
         (1, "events, items, impressions"),
         (2, "api keys and shared settings"),
         (3, "impressions: one row per served list"),
+        (4, "search log; events carry the search they followed and its query"),
     ]
 
 
@@ -277,10 +278,12 @@ def test_upgrade_from_version_1_to_2_keeps_data(store_url: str) -> None:
     with open_store(store_url, migrate=False) as store:
         assert store.schema_version() == 0
         assert store.migrate(target=1) == 1
-        store.append_events([ev("old")])
+    # written as a shoprec of schema 1 wrote it (today's append_events writes columns added later)
+    insert = "INSERT INTO events (event_id, user_id, item_id, event, ts) VALUES (?, ?, ?, ?, ?)"
+    run_sql(store_url, insert, ("old", "u1", "i1", "view", 1.0))
     assert run_sql(store_url, "SELECT COUNT(*) FROM schema_migrations") == [(1,)]
     with open_store(store_url) as store:
-        assert store.schema_version() == 3
+        assert store.schema_version() == 4
         assert [e.event_id for e in store.user_events("u1")] == ["old"]
         store.put_api_key(ApiKeyRecord("k", "h", [], 1, 0.0))
         assert store.get_api_key("k") is not None
@@ -289,7 +292,7 @@ def test_upgrade_from_version_1_to_2_keeps_data(store_url: str) -> None:
 def test_newer_schema_is_refused(store_url: str) -> None:
     open_store(store_url).close()
     run_sql(store_url, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)", (99, "x", 0.0))
-    with pytest.raises(StoreError, match="schema version 99, newer than this shoprec knows \\(3\\).*upgrade"):
+    with pytest.raises(StoreError, match="schema version 99, newer than this shoprec knows \\(4\\).*upgrade"):
         open_store(store_url)
 
 
@@ -302,8 +305,8 @@ def test_concurrent_first_opens_migrate_once(store_url: str) -> None:
             return store.schema_version()
 
     with ThreadPoolExecutor(4) as pool:
-        assert list(pool.map(open_and_close, range(4))) == [3, 3, 3, 3]
-    assert run_sql(store_url, "SELECT COUNT(*) FROM schema_migrations") == [(3,)]
+        assert list(pool.map(open_and_close, range(4))) == [4, 4, 4, 4]
+    assert run_sql(store_url, "SELECT COUNT(*) FROM schema_migrations") == [(4,)]
 
 
 # group commit

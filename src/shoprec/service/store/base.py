@@ -39,6 +39,19 @@ class Event:
     event: str  # view | click | cart | purchase (validated by the API; the store accepts any string)
     timestamp: float  # unix seconds
     recommendation_id: str | None = None  # set when the event follows a served list (feedback loop)
+    search_id: str | None = None  # set when the event follows a search answer (click, cart, purchase)
+    query: str | None = None  # the search's query, attached by the API from the search log (None: unknown search)
+
+
+@dataclass(frozen=True)
+class SearchRecord:
+    """One answered search, as the search log keeps it."""
+
+    search_id: str
+    user_id: str | None  # None for an anonymous shopper
+    query: str  # as the shopper typed it
+    n_results: int  # matches before paging; 0 is a zero-result search
+    timestamp: float  # unix seconds
 
 
 @dataclass(frozen=True)
@@ -187,6 +200,41 @@ class Store(ABC):
 
         A click (purchase) counts for an impression when an event ``click`` (``purchase``) carries
         the impression's recommendation id and item id; each shown item counts at most once.
+        """
+
+    @abstractmethod
+    def log_search(self, search_id: str, user_id: str | None, query: str, n_results: int, at: float) -> None:
+        """Record an answered search, durable on return; a search id logged before is kept as it was.
+
+        ``user_id`` None (or empty) for an anonymous shopper; ``n_results`` the matches before paging.
+        """
+
+    @abstractmethod
+    def get_searches(self, search_ids: Sequence[str]) -> dict[str, SearchRecord]:
+        """The logged searches among ``search_ids``, by id; unknown ids are left out."""
+
+    @abstractmethod
+    def user_searches(self, user_id: str, limit: int = 20, since: float | None = None) -> list[SearchRecord]:
+        """The user's ``limit`` latest searches (at or after ``since`` when given), oldest first."""
+
+    @abstractmethod
+    def search_analytics(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        min_searches: int = 5,
+        max_click_rate: float = 0.1,
+        limit: int = 50,
+    ) -> dict:
+        """What shoppers search for and do not find, over searches at ``since`` <= time < ``until``.
+
+        Queries are grouped by their normalised text (NFKC, case-folded, spaces collapsed). Returns
+        ``{"totals": {...}, "zero_result": [...], "low_click": [...]}``: ``zero_result`` the queries
+        with at least one search that matched nothing, most frequent first; ``low_click`` the queries
+        searched at least ``min_searches`` times with results whose share of searches followed by a
+        click, cart or purchase carrying the search id is below ``max_click_rate``. ``totals`` counts
+        searches, zero-result searches, events carrying a search id and those whose id was not in the
+        log (accepted without a query).
         """
 
     @abstractmethod

@@ -141,6 +141,25 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX impressions_ts ON impressions (ts)",
         ),
     ),
+    Migration(
+        4,
+        "search log; events carry the search they followed and its query",
+        (
+            """CREATE TABLE searches (
+                search_id TEXT PRIMARY KEY,
+                user_id TEXT,
+                query TEXT NOT NULL,
+                normalized TEXT NOT NULL,
+                n_results INTEGER NOT NULL,
+                ts DOUBLE PRECISION NOT NULL
+            )""",
+            "CREATE INDEX searches_ts ON searches (ts)",
+            "CREATE INDEX searches_user_ts ON searches (user_id, ts) WHERE user_id IS NOT NULL",
+            "ALTER TABLE events ADD COLUMN search_id TEXT",
+            "ALTER TABLE events ADD COLUMN query TEXT",
+            "CREATE INDEX events_search ON events (search_id, event) WHERE search_id IS NOT NULL",
+        ),
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -19,13 +19,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from shoprec.service.store import migrations
+from shoprec.service.store import migrations, searchlog
 from shoprec.service.store.base import (
     ApiKeyRecord,
     AppendResult,
     Event,
     Impression,
     ItemRecord,
+    SearchRecord,
     Store,
     StoredEvent,
     StoreError,
@@ -35,7 +36,7 @@ from shoprec.service.store.stats import check_keys, stats_query, stats_rows
 CHUNK = 500
 """Rows per multi-row INSERT or ``IN (...)`` list (well under both databases' parameter limits)."""
 
-EVENT_COLS = "event_id, user_id, item_id, event, ts, recommendation_id"
+EVENT_COLS = "event_id, user_id, item_id, event, ts, recommendation_id, search_id, query"
 ITEM_COLS = "item_id, title, description, category, brand, price, language, attributes, vector, deleted, updated_seq"
 KEY_COLS = "key_id, secret_hash, scopes, rate_per_minute, created, revoked"
 
@@ -56,11 +57,11 @@ def _values(n_rows: int, n_cols: int) -> str:
 
 
 def _event_params(e: Event) -> tuple:
-    return (e.event_id, e.user_id, e.item_id, e.event, float(e.timestamp), e.recommendation_id)
+    return (e.event_id, e.user_id, e.item_id, e.event, float(e.timestamp), e.recommendation_id, e.search_id, e.query)
 
 
 def _event(row: Sequence) -> Event:
-    return Event(row[0], row[1], row[2], row[3], float(row[4]), row[5])
+    return Event(row[0], row[1], row[2], row[3], float(row[4]), row[5], row[6], row[7])
 
 
 def _item_params(item: ItemRecord, seq: int) -> tuple:
@@ -136,7 +137,7 @@ class SqlStore(Store):
         with self._write("events") as cur:
             for chunk in _chunks(events):
                 sql = (
-                    f"INSERT INTO events ({EVENT_COLS}) VALUES {_values(len(chunk), 6)} "
+                    f"INSERT INTO events ({EVENT_COLS}) VALUES {_values(len(chunk), 8)} "
                     "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
                 )
                 params = [v for e in chunk for v in _event_params(e)]
@@ -260,6 +261,53 @@ class SqlStore(Store):
             cur.execute(sql, params)
             rows = cur.fetchall()
         return stats_rows(rows, keys, bucket is not None)
+
+    # search log
+
+    def log_search(self, search_id: str, user_id: str | None, query: str, n_results: int, at: float) -> None:
+        params = searchlog.search_params(search_id, user_id, query, n_results, at)
+        with self._write() as cur:
+            cur.execute(searchlog.INSERT_SEARCH, params)
+
+    def get_searches(self, search_ids: Sequence[str]) -> dict[str, SearchRecord]:
+        found: dict[str, SearchRecord] = {}
+        with self._read() as cur:
+            for chunk in _chunks(list(dict.fromkeys(search_ids))):
+                marks = ", ".join("?" * len(chunk))
+                cur.execute(f"SELECT {searchlog.SEARCH_COLS} FROM searches WHERE search_id IN ({marks})", chunk)
+                found.update((row[0], searchlog.search_record(row)) for row in cur.fetchall())
+        return found
+
+    def user_searches(self, user_id: str, limit: int = 20, since: float | None = None) -> list[SearchRecord]:
+        where, params = searchlog.window(since, None)
+        sql = (
+            f"SELECT {searchlog.SEARCH_COLS} FROM searches WHERE user_id = ?{where} "
+            "ORDER BY ts DESC, search_id DESC LIMIT ?"
+        )
+        with self._read() as cur:
+            cur.execute(sql, (user_id, *params, int(limit)))
+            return [searchlog.search_record(row) for row in reversed(cur.fetchall())]
+
+    def search_analytics(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        min_searches: int = 5,
+        max_click_rate: float = 0.1,
+        limit: int = 50,
+    ) -> dict:
+        searchlog.check_analytics(min_searches, max_click_rate, limit)
+        with self._read() as cur:
+            cur.execute(*searchlog.zero_result_query(since, until, limit))
+            zero = searchlog.zero_result_rows(cur.fetchall())
+            cur.execute(*searchlog.low_click_query(since, until, min_searches, max_click_rate, limit))
+            low = searchlog.low_click_rows(cur.fetchall())
+            counts = []
+            for sql, params in searchlog.totals_queries(since, until):
+                cur.execute(sql, params)
+                counts.extend(int(v or 0) for v in cur.fetchone())
+        names = ("searches", "zero_result_searches", "search_events", "unknown_search_events")
+        return {"totals": dict(zip(names, counts, strict=True)), "zero_result": zero, "low_click": low}
 
     # api keys and settings
 
