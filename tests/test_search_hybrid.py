@@ -180,3 +180,100 @@ def test_planted_search_logs_of_the_demo_shop_are_recovered():
         found[result.query.language].append(item in ids(result))
     assert len(found["en"]) > 100 and len(found["zh"]) > 30
     assert np.mean(found["en"]) >= 0.85 and np.mean(found["zh"]) >= 0.85
+
+
+# ---------------------------------------------------------------------- hooks: paging, masks, stages, profiles
+class ReverseTitleStage:
+    """Scores hits by their title, reversed alphabetical: an order fusion never gives."""
+
+    def __init__(self, name: str = "rev", top: int = 3) -> None:
+        self.name, self.top = name, top
+
+    def score(self, query, hits):
+        titles = sorted({h.product.title for h in hits})
+        return np.array([titles.index(h.product.title) for h in hits], dtype=float)
+
+
+class LikesBrand:
+    """A minimal profile: likes one brand (personal score 1 for it, 0 else)."""
+
+    def __init__(self, brand: str, weight: float = 0.5) -> None:
+        self.brand, self.weight = brand, weight
+
+    def features(self, table, positions, vectors):
+        return {"personal_brand": (table.brand_key[positions] == self.brand.casefold()).astype(float)}
+
+    def score(self, features):
+        return features["personal_brand"]
+
+
+def test_offset_pages_continue_one_ordering(engine):
+    whole = ids(engine.search("drill kettle mug", k=10))  # category words: the drill bits are out
+    assert len(whole) == 6
+    pages = [ids(engine.search("drill kettle mug", k=4, offset=o)) for o in (0, 4)]
+    assert sum(pages, []) == whole and len(pages[1]) == 2
+    result = engine.search("drill kettle mug", k=3, offset=3)
+    assert result.total == 6 and result.offset == 3
+    assert engine.search("drill kettle mug", k=3, offset=99).hits == []
+    with pytest.raises(ShoprecError, match="offset must be"):
+        engine.search("drill", offset=-1)
+
+
+def test_allowed_mask_is_anded_and_never_relaxed(engine):
+    mask = np.zeros(len(engine.table), dtype=bool)
+    mask[engine.table.position("d3")] = True
+    assert ids(engine.search("drill", allowed=mask)) == ["d3"]
+    assert engine.search("cordless drill", allowed=mask).hits == []  # the cordless ones are masked out
+    nothing = engine.search("kettle", allowed=mask)  # the mask allows no kettle: nothing, not the kettles
+    assert "k1" not in ids(nothing) and set(ids(nothing)) <= {"d3"}
+    with pytest.raises(ShoprecError, match="bool mask over the 7 table positions"):
+        engine.search("drill", allowed=np.ones(3, dtype=bool))
+
+
+def test_features_and_shares_of_each_hit(engine):
+    for hit in engine.search("cordless drill", k=5).hits:
+        assert hit.features["lexical_rank"] == hit.sources["lexical"].rank
+        assert np.isnan(hit.features["dense_rank"]) and np.isnan(hit.features["dense_score"])
+        assert hit.features["rrf"] == pytest.approx(hit.score)
+        assert hit.shares == {"lexical": pytest.approx(1.0)}
+
+
+def test_stage_reorders_its_top_and_leaves_the_rest(engine):
+    plain = engine.search("drill kettle mug", k=6).hits
+    staged_engine = SearchEngine(engine.table, stages=[ReverseTitleStage(top=3)])
+    staged = staged_engine.search("drill kettle mug", k=6).hits
+    top3 = sorted(plain[:3], key=lambda h: h.product.title, reverse=True)
+    assert [h.item_id for h in staged] == [h.item_id for h in top3] + [h.item_id for h in plain[3:]]
+    assert all("stage_rev" in h.features for h in staged[:3]) and "stage_rev" not in staged[3].features
+    # paging runs over the staged ordering
+    assert ids(staged_engine.search("drill kettle mug", k=2, offset=2)) == [h.item_id for h in staged[2:4]]
+
+
+def test_profile_reorders_and_anonymous_is_the_plain_order(engine):
+    anonymous = engine.search("drill", k=5)
+    assert ids(anonymous) == ids(engine.search("drill", k=5, profile=None))
+    makito = engine.search("drill", k=5, profile=LikesBrand("Makito"))
+    boschly = engine.search("drill", k=5, profile=LikesBrand("Boschly"))
+    assert ids(makito)[0] == "d2" and ids(boschly)[0] in {"d1", "d3"}
+    assert ids(makito) != ids(boschly)
+    top = makito.hits[0]
+    assert top.features["personal_brand"] == 1.0 and "personal" in top.sources
+    assert set(top.shares) == {"lexical", "personal"} and sum(top.shares.values()) == pytest.approx(1.0)
+    assert top.shares["personal"] > 0.5
+    assert all(not h.shares or min(h.shares.values()) >= 0 for h in makito.hits)
+
+
+def test_to_dict_is_json_ready_in_both_languages(engine):
+    import json
+
+    result = engine.search("nordhaus kettle under 50", k=3)
+    out = json.loads(json.dumps(result.to_dict(), allow_nan=False))
+    assert out["query"]["describe"] == "brand: Nordhaus, category: Home > Kitchen > Kettles, max price: 50"
+    assert out["query"]["max_price"] == {"value": 50.0, "inclusive": False}
+    assert [h["item_id"] for h in out["hits"]] == ["k1"] and out["total"] == 1
+    assert out["hits"][0]["explanation"] == (
+        "matches: nordhaus, kettle; satisfies brand: Nordhaus, category: Home > Kitchen > Kettles, max price: 50"
+    )
+    assert out["facets"]["brand"] == [["Nordhaus", 1]] and out["facets"]["price"] == [["25-50", 1]]
+    zh = result.to_dict("zh")
+    assert zh["query"]["describe"].startswith("品牌：Nordhaus") and "匹配词" in zh["hits"][0]["explanation"]

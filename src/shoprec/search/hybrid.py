@@ -28,9 +28,10 @@ exist elsewhere ("outdoor lantern" drops the category ``Sports > Outdoor``, whic
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -46,6 +47,9 @@ from shoprec.search.spelling import SpellCorrector
 from shoprec.search.tokenize import term, words
 from shoprec.text.encoders import Encoder
 
+if TYPE_CHECKING:
+    from shoprec.search.personal import SearchProfile
+
 RELAX_ORDER = ("category", "brand", "price")
 """Constraints dropped one at a time, in this order, when they leave nothing."""
 
@@ -53,12 +57,18 @@ RELAX_ORDER = ("category", "brand", "price")
 @dataclass(frozen=True)
 class SourceHit:
     rank: int  # 1 = the source's best
-    score: float  # BM25 score (lexical) or cosine (dense)
+    score: float  # BM25 score (lexical), cosine (dense) or the profile's score (personal)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Hit:
-    """One result: the product, its fused score, each source's rank and score, the query words it holds."""
+    """One result: the product, its score, each source's rank and score, the query words it holds.
+
+    ``features`` holds numeric per-hit features (``lexical_score``, ``lexical_rank``, ``dense_score``,
+    ``dense_rank``: NaN when that source did not propose the product; ``rrf``; ``personal_*`` from the
+    shopper's profile; ``stage_<name>`` from each re-scoring stage). ``shares`` splits ``score`` into
+    its components (``lexical``, ``dense``, ``personal``, ...): non-negative, summing to 1.
+    """
 
     item_id: str
     position: int
@@ -66,19 +76,50 @@ class Hit:
     product: Product
     sources: dict[str, SourceHit]
     matched: tuple[str, ...]
+    features: dict[str, float] = field(default_factory=dict)
+    shares: dict[str, float] = field(default_factory=dict)
+
+
+class Stage(Protocol):
+    """A re-scoring stage run after fusion (a learned ranker, a cross-encoder).
+
+    It re-scores the current best ``top`` hits; they are reordered by its score (higher first, ties
+    keeping the previous order) and the rest keep their order below them.
+    """
+
+    name: str
+    top: int
+
+    def score(self, query: ParsedQuery, hits: list[Hit]) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
 class SearchResult:
+    """Hits ``offset + 1 .. offset + k`` of one ordering, with the facets and size of the matched set.
+
+    ``total``: how many products the ordering holds, i.e. the fused candidate set (the union of each
+    source's top candidates among the allowed products; every allowed product when browsing); paging
+    past it returns no hits. ``facets`` count the same set.
+    """
+
     query: ParsedQuery
     hits: list[Hit]
     relaxed: tuple[str, ...] = ()
     corrections: tuple[tuple[str, str], ...] = ()
     notes: tuple[str, ...] = field(default=())
+    facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    total: int = 0
+    offset: int = 0
+
+    def to_dict(self, lang: str = "en") -> dict[str, Any]:
+        """A JSON-ready form (no NaN: missing numbers are None); explanations in ``lang`` (en or zh)."""
+        from shoprec.search.explain import result_dict
+
+        return result_dict(self, lang)
 
 
 class SearchEngine:
-    """Query parsing, lexical and dense retrieval, constraints and fusion over one product table."""
+    """Query parsing, lexical, dense and personal retrieval, constraints, fusion and stages over one table."""
 
     def __init__(
         self,
@@ -88,24 +129,37 @@ class SearchEngine:
         speller: SpellCorrector | None = None,
         candidates: int = 200,
         rrf_k: int = 60,
+        stages: Sequence[Stage] = (),
+        personal_pool: int = 1000,
     ) -> None:
-        if candidates < 1 or rrf_k < 0:
-            raise ShoprecError(f"search: candidates must be >= 1 and rrf_k >= 0, got {candidates} and {rrf_k}")
+        if candidates < 1 or rrf_k < 0 or personal_pool < candidates:
+            raise ShoprecError(
+                f"search: candidates must be >= 1, rrf_k >= 0 and personal_pool >= candidates, got "
+                f"{candidates}, {rrf_k} and {personal_pool}"
+            )
         self.table = table
         self.lexical = lexical or LexicalIndex().build(table)
         self.dense = dense
         self.speller = speller if speller is not None else SpellCorrector.from_products(table.products)
         self.parser = QueryParser.from_products(table)
-        self.candidates, self.rrf_k = int(candidates), int(rrf_k)
+        self.candidates, self.rrf_k, self.personal_pool = int(candidates), int(rrf_k), int(personal_pool)
+        self.stages = list(stages)
+        for stage in self.stages:
+            if not str(getattr(stage, "name", "")) or int(getattr(stage, "top", 0)) < 1:
+                raise ShoprecError(f"search: a stage needs a name and top >= 1, got {stage!r}")
 
     @classmethod
     def from_dataset(
-        cls, dataset: Dataset, encoder: Encoder | None = None, cache_dir: str | Path | None = None
+        cls,
+        dataset: Dataset,
+        encoder: Encoder | None = None,
+        cache_dir: str | Path | None = None,
+        stages: Sequence[Stage] = (),
     ) -> SearchEngine:
         """An engine over a dataset's catalogue; dense retrieval only when an ``encoder`` is given."""
         table = ProductTable(products_from_dataset(dataset))
         dense = DenseIndex.from_dataset(dataset, table, encoder, cache_dir) if encoder is not None else None
-        return cls(table, dense=dense)
+        return cls(table, dense=dense, stages=stages)
 
     # ------------------------------------------------------------------ catalogue changes
     def upsert(self, products: Iterable[Product]) -> None:
@@ -125,43 +179,93 @@ class SearchEngine:
             self.dense.remove(positions)
 
     # ------------------------------------------------------------------ searching
-    def search(self, query: str, k: int = 10) -> SearchResult:
-        """The top ``k`` products for ``query`` (see the module docstring)."""
-        if not isinstance(k, int) or k < 1:
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        offset: int = 0,
+        profile: SearchProfile | None = None,
+        allowed: np.ndarray | None = None,
+    ) -> SearchResult:
+        """Hits ``offset + 1 .. offset + k`` for ``query`` (see the module docstring).
+
+        ``profile``: a shopper's :class:`~shoprec.search.personal.SearchProfile` (None: anonymous, the
+        non-personal order). ``allowed``: a bool mask over table positions ANDed with the query's own
+        constraints (never relaxed).
+        """
+        if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 1:
             raise ShoprecError(f"search: k must be a positive whole number, got {k!r}")
+        if not isinstance(offset, int | np.integer) or isinstance(offset, bool) or offset < 0:
+            raise ShoprecError(f"search: offset must be a whole number >= 0, got {offset!r}")
+        outer = self._outer_mask(allowed)
+        parsed, corrections = self._parse(query)
+        notes = [f"searched for '{new}' instead of '{old}'" for old, new in corrections]
+        if not parsed.terms and not parsed.constraint_terms:
+            notes.append("the query has no words to rank products by: nothing is returned")
+            return SearchResult(parsed, [], (), tuple(corrections), tuple(notes), offset=int(offset))
+        terms = list(parsed.terms or parsed.constraint_terms)
+        vector = None
+        if self.dense is not None and parsed.semantic_text.strip():
+            vector = self.dense.encode_query(parsed.semantic_text)
+        depth = self.personal_pool if profile is not None else self.candidates
+        ranked, relaxed = self._retrieve_relaxing(parsed, terms, vector, outer, depth)
+        if relaxed:
+            notes.append("nothing matched every constraint; dropped: " + ", ".join(relaxed))
+        fused = self._fuse(ranked, profile)
+        ordered = self._order(fused, parsed, offset + k)
+        from shoprec.search.facets import facets
+
+        return SearchResult(
+            parsed,
+            ordered[offset : offset + k],
+            tuple(relaxed),
+            tuple(corrections),
+            tuple(notes),
+            facets=facets(self.table, fused.positions),
+            total=len(fused.positions),
+            offset=int(offset),
+        )
+
+    def _outer_mask(self, allowed: np.ndarray | None) -> np.ndarray:
+        if allowed is None:
+            return self.table.alive
+        mask = np.asarray(allowed)
+        if mask.dtype != bool or mask.shape != (len(self.table),):
+            raise ShoprecError(
+                f"search: allowed must be a bool mask over the {len(self.table)} table positions, "
+                f"got dtype {mask.dtype} and shape {mask.shape}"
+            )
+        return mask & self.table.alive
+
+    def _parse(self, query: str) -> tuple[ParsedQuery, list[tuple[str, str]]]:
         parsed = self.parser.parse(query)
         corrections: list[tuple[str, str]] = []
         if self.speller is not None:
             fixed, corrections = self.speller.correct_text(parsed.text)
             if corrections:
                 parsed = replace(self.parser.parse(fixed), text=parsed.text, notes=parsed.notes)
-        notes = [f"searched for '{new}' instead of '{old}'" for old, new in corrections]
-        if not parsed.terms and not parsed.constraint_terms:
-            notes.append("the query has no words to rank products by: nothing is returned")
-            return SearchResult(parsed, [], (), tuple(corrections), tuple(notes))
+        return parsed, corrections
+
+    def _retrieve_relaxing(
+        self, parsed: ParsedQuery, terms: list[str], vector: np.ndarray | None, outer: np.ndarray, depth: int
+    ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str]]:
+        """Each source's candidates, dropping constraints in :data:`RELAX_ORDER` while they leave nothing."""
         relaxed: list[str] = []
         current = parsed
-        terms = list(parsed.terms or parsed.constraint_terms)
-        vector = None
-        if self.dense is not None and parsed.semantic_text.strip():
-            vector = self.dense.encode_query(parsed.semantic_text)
-        words_found = parsed.has_constraints and self._words_anywhere(terms)
+        words_found = parsed.has_constraints and self._words_anywhere(terms, outer)
         while True:
-            ranked = self._candidates(current, terms, vector)
+            ranked = self._candidates(current, terms, vector, outer, depth)
             lexical_found = len(ranked["lexical"][0]) > 0 if "lexical" in ranked else False
             found = any(len(positions) for positions, _ in ranked.values())
-            if (found and (lexical_found or not words_found)) or not _has(current, RELAX_ORDER):
-                break
-            name = next(c for c in RELAX_ORDER if _has(current, (c,)))
-            current = _drop(current, name)
+            if (found and (lexical_found or not words_found)) or not any(current.has(c) for c in RELAX_ORDER):
+                return ranked, relaxed
+            name = next(c for c in RELAX_ORDER if current.has(c))
+            current = current.without(name)
             relaxed.append(name)
-        if relaxed:
-            notes.append("nothing matched every constraint; dropped: " + ", ".join(relaxed))
-        return SearchResult(parsed, self._fuse(ranked, parsed, k), tuple(relaxed), tuple(corrections), tuple(notes))
 
-    def _words_anywhere(self, terms: list[str]) -> bool:
-        """Whether any live product, constraints aside, contains one of ``terms``."""
-        return bool(terms) and len(self.lexical.search(terms, 1, self.table.alive)[0]) > 0
+    def _words_anywhere(self, terms: list[str], outer: np.ndarray) -> bool:
+        """Whether any allowed product, the query's constraints aside, contains one of ``terms``."""
+        return bool(terms) and len(self.lexical.search(terms, 1, outer)[0]) > 0
 
     def allowed(self, query: ParsedQuery) -> np.ndarray:
         """Bool mask over table positions: live products that satisfy every constraint of ``query``."""
@@ -178,34 +282,107 @@ class SearchEngine:
         return mask
 
     def _candidates(
-        self, query: ParsedQuery, terms: list[str], vector: np.ndarray | None
+        self, query: ParsedQuery, terms: list[str], vector: np.ndarray | None, outer: np.ndarray, depth: int
     ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Each source's top ``candidates`` positions and scores among the products ``query`` allows."""
-        allowed = self.allowed(query)
+        """Each source's top ``depth`` positions and scores among the products ``query`` and ``outer`` allow."""
+        allowed = self.allowed(query) & outer
         ranked: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if not allowed.any():
             return ranked
         if terms:
-            ranked["lexical"] = self.lexical.search(terms, self.candidates, allowed)
+            ranked["lexical"] = self.lexical.search(terms, depth, allowed)
         if vector is not None and self.dense is not None:
-            ranked["dense"] = self.dense.search(vector, self.candidates, allowed)
+            ranked["dense"] = self.dense.search(vector, depth, allowed)
         return ranked
 
-    def _fuse(self, ranked: dict[str, tuple[np.ndarray, np.ndarray]], query: ParsedQuery, k: int) -> list[Hit]:
-        fused: dict[int, float] = {}
-        sources: dict[int, dict[str, SourceHit]] = {}
-        for name, (positions, scores) in ranked.items():
-            for rank, (pos, score) in enumerate(zip(positions.tolist(), scores.tolist(), strict=True), start=1):
-                fused[pos] = fused.get(pos, 0.0) + 1.0 / (self.rrf_k + rank)
-                sources.setdefault(pos, {})[name] = SourceHit(rank, float(score))
-        best = sorted(fused, key=lambda p: (-fused[p], p))[:k]
+    def _fuse(self, ranked: dict[str, tuple[np.ndarray, np.ndarray]], profile: SearchProfile | None) -> Fused:
+        """Reciprocal-rank fusion of each source's top ``candidates``; with a profile, personal blending."""
+        pool = np.unique(np.concatenate([p for p, _ in ranked.values()] or [np.zeros(0, np.int64)]))
+        sources = {name: (p[: self.candidates], s[: self.candidates]) for name, (p, s) in ranked.items()}
+        personal: dict[str, np.ndarray] = {}
+        pscore = None
+        if profile is not None and len(pool):
+            vectors = self.dense.vectors if self.dense is not None else None
+            personal = profile.features(self.table, pool, vectors)
+            pscore = np.clip(np.asarray(profile.score(personal), dtype=np.float64), 0.0, 1.0)
+            order = np.lexsort((pool, -pscore))[: self.candidates]
+            sources["personal"] = (pool[order], pscore[order])
+        positions = np.unique(np.concatenate([p for p, _ in sources.values()] or [np.zeros(0, np.int64)]))
+        fused = Fused(positions, {}, {})
+        for name in ("lexical", "dense"):  # always present, NaN where the source is off or did not propose
+            fused.features[f"{name}_score"] = np.full(len(positions), np.nan)
+            fused.features[f"{name}_rank"] = np.full(len(positions), np.nan)
+        rrf = np.zeros(len(positions))
+        for name, (pos, scores) in sources.items():
+            at = np.searchsorted(positions, pos)
+            rank = np.full(len(positions), np.nan)
+            score = np.full(len(positions), np.nan)
+            rank[at] = np.arange(1, len(pos) + 1)
+            score[at] = scores
+            fused.features[f"{name}_rank"], fused.features[f"{name}_score"] = rank, score
+            part = np.zeros(len(positions))
+            part[at] = 1.0 / (self.rrf_k + np.arange(1, len(pos) + 1))
+            fused.parts[name] = part
+            rrf += part
+        fused.features["rrf"] = rrf
+        if pscore is None:
+            fused.score = rrf
+            return fused
+        at = np.searchsorted(pool, positions)
+        for name, values in personal.items():
+            fused.features[name] = np.asarray(values, dtype=np.float64)[at]
+        weight = float(np.clip(profile.weight, 0.0, 1.0))
+        scale = (1.0 - weight) * (self.rrf_k + 1) / max(len(sources), 1)  # fused part in [0, 1 - weight]
+        fused.parts = {name: part * scale for name, part in fused.parts.items()}
+        fused.parts["personal"] = fused.parts["personal"] + weight * pscore[at]
+        fused.score = sum(fused.parts.values())
+        return fused
+
+    def _order(self, fused: Fused, query: ParsedQuery, need: int) -> list[Hit]:
+        """The best ``need`` hits (at least every stage's ``top``), stages applied in order."""
+        order = np.lexsort((fused.positions, -fused.score))
+        size = max([need] + [int(s.top) for s in self.stages])
         surface = _surface_words(query)
-        hits = []
-        for pos in best:
-            matched = tuple(surface[t] for t in self.lexical.matched(pos, list(surface)))
-            product = self.table.products[pos]
-            hits.append(Hit(product.item_id, pos, fused[pos], product, sources[pos], matched))
+        hits = [self._hit(fused, i, surface) for i in order[:size].tolist()]
+        for stage in self.stages:
+            top = hits[: int(stage.top)]
+            if not top:
+                continue
+            scores = np.asarray(stage.score(query, top), dtype=np.float64)
+            if scores.shape != (len(top),):
+                raise ShoprecError(
+                    f"search stage '{stage.name}' returned {scores.shape} scores for {len(top)} hits: one per hit"
+                )
+            for hit, value in zip(top, scores.tolist(), strict=True):
+                hit.features[f"stage_{stage.name}"] = value
+            ranked = np.lexsort((np.arange(len(top)), -np.nan_to_num(scores, nan=-np.inf)))
+            hits[: len(top)] = [top[i] for i in ranked.tolist()]
         return hits
+
+    def _hit(self, fused: Fused, i: int, surface: dict[str, str]) -> Hit:
+        pos = int(fused.positions[i])
+        features = {name: float(values[i]) for name, values in fused.features.items()}
+        sources = {
+            name[: -len("_rank")]: SourceHit(int(features[name]), features[name[: -len("_rank")] + "_score"])
+            for name in fused.features
+            if name.endswith("_rank") and not np.isnan(features[name])
+        }
+        score = float(fused.score[i])
+        total = sum(float(part[i]) for part in fused.parts.values())
+        shares = {name: float(part[i]) / total for name, part in fused.parts.items()} if total > 0 else {}
+        matched = tuple(surface[t] for t in self.lexical.matched(pos, list(surface)))
+        product = self.table.products[pos]
+        return Hit(product.item_id, pos, score, product, sources, matched, features, shares)
+
+
+@dataclass
+class Fused:
+    """The fused candidate set: positions (sorted), per-source feature arrays, score parts and score."""
+
+    positions: np.ndarray
+    features: dict[str, np.ndarray]
+    parts: dict[str, np.ndarray]
+    score: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def _passes(price: np.ndarray, bound: Bound, low: bool) -> np.ndarray:
@@ -214,23 +391,6 @@ def _passes(price: np.ndarray, bound: Bound, low: bool) -> np.ndarray:
         if low:
             return price >= bound.value if bound.inclusive else price > bound.value
         return price <= bound.value if bound.inclusive else price < bound.value
-
-
-def _has(query: ParsedQuery, names: Iterable[str]) -> bool:
-    present = {
-        "category": bool(query.categories),
-        "brand": bool(query.brands),
-        "price": query.min_price is not None or query.max_price is not None,
-    }
-    return any(present[n] for n in names)
-
-
-def _drop(query: ParsedQuery, name: str) -> ParsedQuery:
-    if name == "category":
-        return replace(query, categories=())
-    if name == "brand":
-        return replace(query, brands=())
-    return replace(query, min_price=None, max_price=None)
 
 
 def _surface_words(query: ParsedQuery) -> dict[str, str]:

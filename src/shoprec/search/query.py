@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from shoprec.errors import ShoprecError
 from shoprec.search.prices import Bound, extract_prices
@@ -66,6 +66,26 @@ class ParsedQuery:
     @property
     def has_constraints(self) -> bool:
         return bool(self.brands or self.categories or self.min_price or self.max_price)
+
+    def has(self, constraint: str) -> bool:
+        """Whether the query holds the constraint ``constraint`` (``category``, ``brand`` or ``price``)."""
+        if constraint == "category":
+            return bool(self.categories)
+        if constraint == "brand":
+            return bool(self.brands)
+        if constraint == "price":
+            return self.min_price is not None or self.max_price is not None
+        raise ShoprecError(f"unknown constraint '{constraint}': use category, brand or price")
+
+    def without(self, constraint: str) -> ParsedQuery:
+        """The query with the constraint ``constraint`` dropped (see :meth:`has`)."""
+        if constraint == "category":
+            return replace(self, categories=())
+        if constraint == "brand":
+            return replace(self, brands=())
+        if constraint == "price":
+            return replace(self, min_price=None, max_price=None)
+        raise ShoprecError(f"unknown constraint '{constraint}': use category, brand or price")
 
     def describe(self, lang: str = "en") -> str:
         """Constraints in a client-showable form, e.g. ``brand: Nordhaus, max price: 50`` (``lang`` en or zh)."""
