@@ -16,11 +16,14 @@ A hit's reasons, in this order (each only when it holds):
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from shoprec.search.hybrid import Hit, SearchResult
-    from shoprec.search.query import ParsedQuery
+from shoprec.search.query import ParsedQuery
+
+# Hits and results are :class:`shoprec.search.hybrid.Hit` and ``SearchResult``, typed ``Any`` here:
+# hybrid imports this module for ``SearchResult.to_dict``, and imports must not go both ways.
+Hit = Any
+SearchResult = Any
 
 PERSONAL_SHOWN = 0.05
 """The personal share of a hit's score from which its explanation mentions the shopper's history."""
