@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +18,9 @@ from shoprec.data.dataset import Dataset
 from shoprec.pipeline.catalog import ItemInfo
 from shoprec.pipeline.context import UserContext
 from shoprec.pipeline.windows import WindowCounts
+
+if TYPE_CHECKING:
+    from shoprec.text.encoders import Encoder
 
 
 @dataclass
@@ -26,6 +30,10 @@ class Resources:
     info: ItemInfo
     item_vectors: np.ndarray | None = None  # (n_items, d) L2-normalised text vectors, or None
     windows: WindowCounts | None = None  # training events by time, for popularity in a window
+    encoder: Encoder | None = None
+    """The encoder that made ``item_vectors``, for texts met at request time (search queries); None
+    when not known. Sources that need it read it when a request comes, so it may be set after
+    fitting (``pipeline.resources.encoder = encoder``)."""
 
 
 class Source(ABC):

@@ -26,6 +26,11 @@ name = "trending"
 type = "popularity"
 window_days = 7
 
+[[source]]
+name = "searched"       # the shopper's recent search queries, matched to item texts
+type = "queries"        # needs the encoder that made the item vectors (Resources.encoder)
+recent = 5
+
 [ranker]
 objective = "binary"
 
@@ -59,6 +64,7 @@ from shoprec.errors import ConfigError, ShoprecError
 from shoprec.pipeline.base import Source
 from shoprec.pipeline.calendar import Calendar
 from shoprec.pipeline.pipeline import RANK_MODES, Pipeline
+from shoprec.pipeline.querysource import QuerySource
 from shoprec.pipeline.ranking import RankerConfig, WeightedFusion
 from shoprec.pipeline.rules_config import RulesConfig
 from shoprec.pipeline.sources import (
@@ -75,6 +81,7 @@ SOURCE_TYPES: dict[str, type[Source]] = {
     "buy-again": BuyAgainSource,
     "popularity": PopularitySource,
     "new-arrivals": NewArrivalsSource,
+    "queries": QuerySource,
 }
 TOP_LEVEL = ("pipeline", "source", "ranker", "fusion", "rules", "promotion", "explain")
 

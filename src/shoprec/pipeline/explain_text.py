@@ -45,6 +45,8 @@ SOURCE_PHRASES: dict[str, tuple[str, str]] = {
     "trending": ("trending items", "正在流行的商品"),
     "popularity": ("popular items", "热门商品"),
     "new": ("new arrivals", "新品"),
+    "queries": ("your recent searches", "您最近的搜索"),
+    "search": ("your recent searches", "您最近的搜索"),
 }
 """Source name (or name prefix) -> how the text names it (en, zh). Other names are quoted as is."""
 
