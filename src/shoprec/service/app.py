@@ -32,6 +32,7 @@ from shoprec.service.live_redis import open_live
 from shoprec.service.metrics import Metrics
 from shoprec.service.problems import status_of
 from shoprec.service.schemas import Problem
+from shoprec.service.searching import Searching, SharedEncoders
 from shoprec.service.settings import ServiceSettings
 from shoprec.service.store import open_store
 from shoprec.service.store.base import StoreError
@@ -54,9 +55,11 @@ async def lifespan(app: FastAPI):
     versions = VersionManager(settings.models_dir, store, settings.poll_seconds)
     versions.refresh(wait=True)
     app.state.engine = Engine(store, live, versions, settings.clock, settings.warm_cache, settings.feed_cache)
+    encoders = SharedEncoders()
+    app.state.engine.catalog.searching = _searching(app.state.engine, settings, encoders)
     app.state.committer = GroupCommitter(store, on_commit=app.state.engine.record_live)
     app.state.keys = KeyChecker(store)
-    app.state.encode = _encoder(app)
+    app.state.encode = _encoder(app, encoders)
     try:
         yield
     finally:
@@ -66,17 +69,30 @@ async def lifespan(app: FastAPI):
         store.close()
 
 
-def _encoder(app: FastAPI):
-    """Encodes catalog texts with the serving version's encoder, loaded on first use."""
-    loaded: dict[str, object] = {}
+def _searching(engine: Engine, settings: ServiceSettings, encoders: SharedEncoders) -> Searching:
+    """Search engines for the loaded versions, built now (the service is ready once they are), and for
+    each version loaded later right after it starts serving (on the loader's thread)."""
+    searching = Searching(engine.catalog, dense=settings.search_dense, encoders=encoders)
+    for dep in list(engine.versions.loaded.values()):
+        searching.prepare(dep)
+    warm = engine.versions.on_load
+
+    def on_load(dep) -> None:
+        if warm is not None:
+            warm(dep)
+        searching.prepare(dep)
+
+    engine.versions.on_load = on_load
+    return searching
+
+
+def _encoder(app: FastAPI, encoders: SharedEncoders):
+    """Encodes catalog texts with the serving version's encoder, loaded on first use (the instance
+    search queries use too)."""
 
     def encode(texts: list[str]):
-        from shoprec.text.encoders import load_encoder
-
         name = app.state.engine.versions.default().manifest.get("encoder", "auto")
-        if name not in loaded:
-            loaded[name] = load_encoder(name, sample_texts=texts)
-        return loaded[name].encode(texts, progress=False)
+        return encoders.get(name, sample_texts=texts).encode(texts, progress=False)
 
     return encode
 
@@ -85,18 +101,19 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     # Every part the README advertises is imported here, unguarded: a part that cannot be imported
     # stops the service at start with the import error, instead of a route silently missing.
     from shoprec.service import dashboard
-    from shoprec.service.routes import admin, catalog, events, feeds, health
+    from shoprec.service.routes import admin, catalog, events, feeds, health, search
 
     settings = settings or ServiceSettings.from_env()
     app = FastAPI(
         title="shoprec",
         version=__version__,
-        summary="E-commerce recommendations: feeds, similar items, complements, bundles, events, explanations.",
+        summary="E-commerce recommendations and product search: feeds, search, similar items, complements, bundles, "
+        "events, explanations.",
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
-    for module in (feeds, catalog, events, admin, health):
+    for module in (feeds, search, catalog, events, admin, health):
         app.include_router(module.router, prefix=API, responses=ERROR_RESPONSES)
     app.include_router(health.root)
     app.include_router(dashboard.router)

@@ -2,13 +2,15 @@
 the API since (the :class:`~shoprec.service.overlay.CatalogOverlay`), kept in step across workers.
 
 It answers item facts, renders served items with their current title and price, resolves the anchor
-of an item feed, checks that events name known items, and stores upserts and deletions.
+of an item feed, checks that events name known items, stores upserts and deletions, and holds the
+search engines of the loaded versions (:mod:`~shoprec.service.searching`), which apply its changes.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +19,9 @@ from shoprec.service.overlay import CatalogOverlay, NewItems
 from shoprec.service.served import NotFound, ServedItem, UnknownItems
 from shoprec.service.store.base import ItemRecord, Store
 from shoprec.service.versions import Deployed
+
+if TYPE_CHECKING:
+    from shoprec.service.searching import Searching
 
 Encoder = Callable[[list[str]], np.ndarray]
 """Texts to item vectors, shape (n, d)."""
@@ -29,7 +34,21 @@ class Catalog:
         self.store, self.versions = store, versions
         self.overlay = CatalogOverlay()
         self._checked = 0.0
+        self._searching: Searching | None = None
         self.sync(force=True)
+
+    @property
+    def searching(self) -> Searching:
+        """The loaded versions' search engines (default settings unless the service set its own)."""
+        if self._searching is None:
+            from shoprec.service.searching import Searching
+
+            self._searching = Searching(self)
+        return self._searching
+
+    @searching.setter
+    def searching(self, searching: Searching) -> None:
+        self._searching = searching
 
     def sync(self, force: bool = False, every: float = 1.0) -> None:
         """Fold catalog changes made by any worker into the overlay (at most once a second)."""
@@ -40,6 +59,11 @@ class Catalog:
         changes = self.store.items_changed_after(self.overlay.seq)
         if changes:
             self.overlay.apply(changes)
+
+    def changed_since(self, seq: int) -> tuple[int, list[ItemRecord]]:
+        """The overlay's change counter and its items changed after ``seq`` (latest state of each)."""
+        with self.overlay._lock:
+            return self.overlay.seq, [r for r in self.overlay.records.values() if r.updated_seq > seq]
 
     # ------------------------------------------------------------------ reading
     def new(self, dep: Deployed) -> NewItems:

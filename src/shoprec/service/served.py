@@ -56,7 +56,7 @@ class Filters:
         if self.exclude_categories:
             mask &= ~category_mask(info.category, self.exclude_categories)
         if self.min_price is not None or self.max_price is not None:
-            mask &= price_mask(info.price, self.min_price, self.max_price, keep_unknown=False)
+            mask &= ~price_mask(info.price, self.min_price, self.max_price, keep_unknown=False)
         if self.in_stock:
             mask &= info.in_stock
         if self.exclude_items:

@@ -39,6 +39,9 @@ class ServiceSettings:
     """Precompute every known user's home feed when a version loads (see feedcache.py)."""
     poll_seconds: float = 2.0
     """How often a worker checks for new versions and serving-plan changes."""
+    search_dense: bool = True
+    """Product search also retrieves by the version's item vectors, queries encoded by the version's
+    encoder (loaded on the first query); off: lexical search only (BM25, spelling, constraints)."""
 
     @classmethod
     def from_env(cls, **overrides) -> ServiceSettings:
