@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shoprec.errors import ShoprecError
-from shoprec.search.personal import FEATURES, SearchProfile, recency_weights, relative_prices
+from shoprec.search.personal import FEATURES, FeatureWeights, SearchProfile, recency_weights, relative_prices
 from shoprec.search.products import Product, ProductTable
 
 CATALOGUE = [
@@ -159,3 +159,16 @@ def test_features_and_scores_stay_in_unit_interval(history, candidates, queries,
     assert score.shape == (len(candidates),) and np.all((score >= 0) & (score <= 1))
     if not history and not any(q.strip("! ") for q in queries):
         assert profile.weight == 0 and not score.any()
+
+
+def test_items_seen_before_and_feature_weights(table):
+    profile = SearchProfile.from_history(table, at("k1", "m1", "k1"))
+    f = profile.features(table, np.asarray(at("k1", "m1", "k2")), None)
+    assert f["personal_item"][0] == pytest.approx(1.0) and 0 < f["personal_item"][1] < 1 and f["personal_item"][2] == 0
+    assert "personal_item" not in {k for k, w in profile.active().items() if w > 0}  # off by default
+    only_items = SearchProfile.from_history(
+        table, at("k1", "m1", "k1"), weights=FeatureWeights(category=0, brand=0, price=0, vector=0, query=0, item=1)
+    )
+    assert only_items.score(f) == pytest.approx(f["personal_item"])
+    with pytest.raises(ShoprecError, match="feature weights"):
+        FeatureWeights(category=-1)

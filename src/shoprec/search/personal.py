@@ -13,7 +13,8 @@ way among themselves. The profile holds
   percentile among the live products of the same category (0 cheapest, 1 dearest), so a shopper who
   buys the cheap end of every category is recognised in a category they never bought from;
 - **text vector**: the weighted mean of the history items' vectors (when vectors are given);
-- **query words**: the weight of each index term of past queries ("searched for tents").
+- **query words**: the weight of each index term of past queries ("searched for tents");
+- **items**: the weight of each history item itself (shoppers come back to what they viewed).
 
 Features of a candidate (``personal_*``, each in [0, 1]):
 
@@ -24,7 +25,8 @@ Features of a candidate (``personal_*``, each in [0, 1]):
 - ``personal_price``: ``exp(-((r - mean) / spread) ** 2 / 2)`` of the candidate's relative price
   ``r``, spread at least :data:`MIN_PRICE_SPREAD`; 0.5 for a product with no price;
 - ``personal_vector``: cosine of the candidate's vector with the profile vector, clipped to [0, 1];
-- ``personal_query``: the weight of past query terms found in the candidate's category path or brand.
+- ``personal_query``: the weight of past query terms found in the candidate's category path or brand;
+- ``personal_item``: the candidate's own history weight divided by the largest item weight (0: never seen).
 
 A feature the profile has nothing for (no vectors, no past queries, no priced history item) is 0
 for every candidate and left out of :meth:`SearchProfile.score`, which is the weighted mean of the
@@ -58,7 +60,14 @@ HALF_LIFE = 10.0
 MIN_PRICE_SPREAD = 0.15
 """Smallest spread of the relative-price kernel (one shopper's few purchases say little about spread)."""
 SEPARATOR = " > "
-FEATURES = ("personal_category", "personal_brand", "personal_price", "personal_vector", "personal_query")
+FEATURES = (
+    "personal_category",
+    "personal_brand",
+    "personal_price",
+    "personal_vector",
+    "personal_query",
+    "personal_item",
+)
 """Feature names, always all present in :meth:`SearchProfile.features`."""
 
 
@@ -71,6 +80,7 @@ class FeatureWeights:
     price: float = 0.2
     vector: float = 0.2
     query: float = 0.1
+    item: float = 0.0  # off by default: whether re-finding viewed items should rank first is a shop's choice
 
     def __post_init__(self) -> None:
         values = asdict(self)
@@ -104,6 +114,7 @@ class SearchProfile:
     typical_price: float = float("nan")  # weighted median price of the history, for describe()
     vector: np.ndarray | None = None  # unit vector or None
     query_mass: dict[str, float] = field(default_factory=dict)  # index term -> weight of past queries
+    item_mass: dict[int, float] = field(default_factory=dict)  # table position -> history weight
     weights: FeatureWeights = field(default_factory=FeatureWeights)
 
     @classmethod
@@ -145,6 +156,7 @@ class SearchProfile:
 
     def _fit_items(self, table: ProductTable, pos: np.ndarray, w: np.ndarray, vectors: np.ndarray | None) -> None:
         for p, wi in zip(pos.tolist(), w.tolist(), strict=True):
+            self.item_mass[p] = self.item_mass.get(p, 0.0) + wi
             for prefix in _prefixes(str(table.category[p] or "")):
                 self.category_mass[prefix] = self.category_mass.get(prefix, 0.0) + wi
             brand = table.brand_key[p] or ""
@@ -186,6 +198,7 @@ class SearchProfile:
             "personal_price": bool(np.isfinite(self.price_mean)),
             "personal_vector": self.vector is not None,
             "personal_query": bool(self.query_mass),
+            "personal_item": bool(self.item_mass),
         }
         weights = asdict(self.weights)
         return {name: weights[name.removeprefix("personal_")] for name in FEATURES if have[name]}
@@ -223,6 +236,9 @@ class SearchProfile:
             out["personal_query"] = _by_label(
                 labels, lambda s: min(1.0, sum(self.query_mass.get(t, 0.0) for t in _label_terms(s)) / total)
             )
+        if self.item_mass:
+            top = max(self.item_mass.values())
+            out["personal_item"] = np.array([self.item_mass.get(p, 0.0) / top for p in pos.tolist()])
         return {name: np.clip(values, 0.0, 1.0) for name, values in out.items()}
 
     def score(self, features: dict[str, np.ndarray]) -> np.ndarray:
