@@ -3,8 +3,19 @@ zero-result and low-click analytics, an upgrade from schema 3, and the admin end
 
 from __future__ import annotations
 
-import pytest
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
+from fastapi.testclient import TestClient
+from helpers import RedisServer, copy_version
+
+from shoprec.service.app import create_app
+from shoprec.service.live import LiveQuery, StoreLive
+from shoprec.service.live_redis import RedisLive, _decode
+from shoprec.service.settings import ServiceSettings
 from shoprec.service.store import Event, Store, StoreError, open_store
 from shoprec.service.store.searchlog import normalize
 
@@ -131,3 +142,182 @@ def test_upgrade_from_schema_3_keeps_events_and_adds_the_log(store_url: str) -> 
         assert (event.recommendation_id, event.search_id, event.query) == ("r1", None, None)
         store.log_search("s1", "u1", "tent", 1, T0)
         assert store.user_searches("u1")[0].query == "tent"
+
+
+# ---------------------------------------------------------------------- live queries (store and Redis)
+def test_store_live_state_answers_the_search_log(store: Store) -> None:
+    live = StoreLive(store)
+    store.log_search("s1", "u1", "tents", 4, T0)
+    live.record_search("u1", "tents", T0)  # nothing to do: the store is the live state
+    store.log_search("s2", "u1", "sleeping bag", 0, T0 + 1)
+    store.log_search("s3", "u2", "sofa", 2, T0 + 2)
+    assert live.recent_queries("u1") == [LiveQuery("tents", T0), LiveQuery("sleeping bag", T0 + 1)]
+    assert live.recent_queries("u1", n=1) == [LiveQuery("sleeping bag", T0 + 1)]
+    assert live.recent_queries("u1", since=T0 + 0.5) == [LiveQuery("sleeping bag", T0 + 1)]
+
+
+@pytest.fixture
+def redis_live(tmp_path: Path):
+    try:
+        server = RedisServer(tmp_path / "redis")
+    except FileNotFoundError as err:
+        pytest.skip(str(err))
+    with server:
+        store = open_store(f"sqlite:///{tmp_path / 'live.db'}")
+        live = RedisLive(server.url, store, prefix="searchlog")
+        yield live
+        live.close()
+        store.close()
+
+
+def log(live, search_id: str, query: str, at: float, user: str = "u1") -> None:
+    """What the search endpoint does: the store first, then the live state."""
+    live.store.log_search(search_id, user, query, 3, at)
+    live.record_search(user, query, at)
+
+
+def test_redis_queries_are_rebuilt_from_the_log_and_then_appended(redis_live: RedisLive) -> None:
+    log(redis_live, "s1", "tents", T0)  # no list in Redis yet: left to the first read
+    assert redis_live.recent_queries("u1") == [LiveQuery("tents", T0)]
+    key = f"searchlog:q:u:{redis_live.client.info('server')['run_id']}:u1"
+    assert redis_live.client.llen(key) == 2  # marker + the query, rebuilt from the store
+    log(redis_live, "s2", 'tab\there "quoted" 帐篷', T0 + 1)
+    redis_live.store.log_search("s3", "u1", "only in the store", 1, T0 + 2)  # Redis never told: not in the list
+    assert [q.query for q in redis_live.recent_queries("u1")] == ["tents", 'tab\there "quoted" 帐篷']
+    assert redis_live.recent_queries("u1", since=T0 + 0.5) == [LiveQuery('tab\there "quoted" 帐篷', T0 + 1)]
+    redis_live.client.flushall()  # lost: the next read is the store's again
+    assert [q.query for q in redis_live.recent_queries("u1")][-1] == "only in the store"
+
+
+def test_a_failed_redis_query_write_sends_the_user_to_the_store(redis_live: RedisLive, monkeypatch) -> None:
+    import redis
+
+    log(redis_live, "s1", "tents", T0)
+    redis_live.recent_queries("u1")  # the list exists now
+
+    def refuse(*args, **kwargs):
+        raise redis.ConnectionError("refused")
+
+    monkeypatch.setattr(redis_live, "_append", refuse)
+    log(redis_live, "s2", "lantern", T0 + 1)
+    assert redis_live.stats.redis_errors == 1
+    assert [q.query for q in redis_live.recent_queries("u1")] == ["tents", "lantern"]  # from the store
+
+
+def test_redis_event_entries_keep_search_id_and_query(redis_live: RedisLive) -> None:
+    events = [
+        Event("e1", "u1", "i1", "click", T0, "r1", "s1", "two\twords\n"),
+        Event("e2", "u1", "i2", "view", T0 + 1),
+    ]
+    redis_live.recent("u1")  # build the (empty) list
+    redis_live.store.append_events(events)
+    redis_live.record(events)
+    read = redis_live.recent("u1")
+    assert read.state == "redis" and list(read) == events
+    assert _decode("u1", b"e0\ti0\tclick\t1.0\t") == Event("e0", "u1", "i0", "click", 1.0)  # an entry from before
+
+
+# ---------------------------------------------------------------------- through the API
+@pytest.fixture(scope="module")
+def client(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    root = tmp_path_factory.mktemp("searchlog-models")
+    copy_version(trained, root)
+    settings = ServiceSettings(models_dir=str(root), auth=False, poll_seconds=3600)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def event(user: str, item: str, name: str = "click", **extra) -> dict:
+    return {"event_id": f"sl-{uuid.uuid4().hex}", "user_id": user, "item_id": item, "event": name, **extra}
+
+
+def shop(client: TestClient) -> tuple[list[str], list[str]]:
+    dep = client.app.state.engine.versions.default()
+    return [str(u) for u in dep.dataset.user_vocab.ids()], [str(i) for i in dep.dataset.item_vocab.ids()]
+
+
+def test_a_search_event_is_stored_with_its_query(client: TestClient) -> None:
+    users, items = shop(client)
+    store = client.app.state.engine.store
+    store.log_search("api-s1", users[0], "Garden hose <b>", 7, time.time())
+    body = event(users[0], items[0], "purchase", search_id="api-s1")
+    ack = client.post("/v1/events", json=body)
+    assert ack.status_code == 200, ack.text
+    assert ack.json()["unknown_search_ids"] == [] and ack.json()["accepted"] == 1
+    (stored,) = store.get_events([body["event_id"]])
+    assert (stored.search_id, stored.query) == ("api-s1", "Garden hose <b>")
+    live = client.get(f"/v1/users/{users[0]}/events").json()
+    assert live["events"][-1]["search_id"] == "api-s1" and live["events"][-1]["query"] == "Garden hose <b>"
+
+
+def test_an_unknown_search_id_is_stored_counted_and_reported(client: TestClient) -> None:
+    users, items = shop(client)
+    store = client.app.state.engine.store
+    before = store.search_analytics(since=0)["totals"]["unknown_search_events"]
+    known = event(users[1], items[1], search_id="api-s2")
+    store.log_search("api-s2", users[1], "lamp", 3, time.time())
+    unknown = [event(users[1], items[2], search_id="never-logged"), event(users[1], items[3], "cart", search_id="x")]
+    ack = client.post("/v1/events/batch", json={"events": [known, *unknown]})
+    assert ack.status_code == 200, ack.text
+    assert ack.json()["accepted"] == 3 and ack.json()["unknown_search_ids"] == ["never-logged", "x"]
+    stored = store.get_events([e["event_id"] for e in [known, *unknown]])
+    assert [(e.search_id, e.query) for e in stored] == [("api-s2", "lamp"), ("never-logged", None), ("x", None)]
+    assert store.search_analytics(since=0)["totals"]["unknown_search_events"] == before + 2
+
+
+def test_a_view_cannot_carry_a_search_id(client: TestClient) -> None:
+    users, items = shop(client)
+    one = client.post("/v1/events", json=event(users[0], items[0], "view", search_id="api-s1"))
+    assert one.status_code == 422 and "body.search_id" in one.json()["error"]
+    assert "only click, cart, purchase" in one.json()["error"]
+    batch = client.post(
+        "/v1/events/batch",
+        json={"events": [event(users[0], items[0]), event(users[0], items[1], "view", search_id="s")]},
+    )
+    assert batch.status_code == 422 and "body.events.1.search_id" in batch.json()["error"]
+
+
+def test_search_stats_endpoint(client: TestClient) -> None:
+    users, items = shop(client)
+    store = client.app.state.engine.store
+    now = time.time()
+    for n in range(3):
+        store.log_search(f"st-z{n}", users[n], "Unicorn Lamp", 0, now - 10 + n)
+    for n in range(4):
+        store.log_search(f"st-c{n}", users[n], "chair", 9, now - 10 + n)
+    client.post("/v1/events", json=event(users[0], items[0], search_id="st-c0"))
+    got = client.get("/v1/stats/search", params={"min_searches": 4, "max_click_rate": 0.3})
+    assert got.status_code == 200, got.text
+    report = got.json()
+    zero = {row["query"]: row for row in report["zero_result"]}
+    assert zero["unicorn lamp"]["searches"] == 3 and zero["unicorn lamp"]["users"] == 3
+    low = {row["query"]: row for row in report["low_click"]}
+    assert low["chair"]["searches"] == 4 and low["chair"]["click_rate"] == 0.25
+    assert report["window"]["since"] == pytest.approx(now - 30 * 86400, abs=60)
+    later = client.get("/v1/stats/search", params={"since": now + 60}).json()
+    assert later["zero_result"] == [] and later["totals"]["searches"] == 0
+    bad = client.get("/v1/stats/search", params={"since": now, "until": now - 1})
+    assert bad.status_code == 422 and "until" in bad.json()["error"]
+    assert client.get("/v1/stats/search", params={"max_click_rate": 2}).status_code == 422
+
+
+def test_a_users_queries_reach_the_next_feeds_context(client: TestClient) -> None:
+    """The service's side of 'queries update the live profile': logged as the search endpoint logs
+    them, the query is in the shopper's live queries and in the context the next feed is built from,
+    after the snapshot's own queries."""
+    engine = client.app.state.engine
+    dep = engine.versions.default()
+    used = set(shop(client)[0][:4])  # the other tests log searches for these
+    user = next(str(u) for u in dep.dataset.queries["user_id"] if str(u) not in used)
+    before = engine.context(dep, user)[0].queries
+    assert before and before == engine.histories.snapshot_queries(dep, dep.user_index(user))
+    at = time.time()
+    engine.store.log_search("ctx-1", user, "camping tent", 12, at)
+    engine.live.record_search(user, "camping tent", at)
+    ctx, live = engine.context(dep, user)
+    assert ctx.queries == (*before, "camping tent")[-20:]
+    assert [q.query for q in live.queries] == ["camping tent"] and live.stamp[1] == at
+    listed = client.get(f"/v1/users/{user}/events").json()["queries"]
+    assert listed == [{"query": "camping tent", "timestamp": at}]
+    anonymous, _ = engine.context(dep, None)
+    assert anonymous.queries == ()

@@ -1,13 +1,16 @@
 """A shopper's history as a model version sees it: the version's training snapshot plus the live
-events that came after it, on the version's clock."""
+events that came after it, on the version's clock; and the shopper's recent search queries, from the
+snapshot's queries table and the search log after it (``UserContext.queries``, most recent last), so
+that the next feed after a search reflects it."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
 
-from shoprec.pipeline.context import UserContext
+from shoprec.pipeline.context import RECENT_QUERIES, UserContext, contexts_from_dataset
 from shoprec.service.live import LiveEvents, LiveState
 from shoprec.service.versions import Deployed
 
@@ -20,6 +23,8 @@ class Histories:
 
     def __init__(self, live: LiveState, clock: str = "auto") -> None:
         self.live, self.clock = live, clock
+        self._snapshot_queries: dict[str, dict[int, tuple[str, ...]]] = {}
+        self._lock = threading.Lock()
 
     def clock_offset(self, dep: Deployed) -> float:
         """Seconds added to wall-clock times to put them on the version's clock: 0 normally; for a
@@ -52,10 +57,39 @@ class Histories:
         newest, offset = float(dep.manifest.get("data_newest", 0)), self.clock_offset(dep)
         read = self.live.recent(user_id)
         live = LiveEvents([e for e in read if e.timestamp + offset > newest], read.state)
+        searched = self.live.recent_queries(user_id, since=newest - offset)
+        live.queries = [q for q in searched if q.timestamp + offset > newest]
+        queries = self.snapshot_queries(dep, user) + tuple(q.query for q in live.queries)
         if live:
             index = dep.item_indices([e.item_id for e in live])
             known = index >= 0
             items = np.concatenate([items, index[known]]).astype(np.int64)
             times = np.concatenate([times, np.array([int(e.timestamp + offset) for e in live], np.int64)[known]])
             events = np.concatenate([events, np.array([e.event for e in live], dtype=object)[known]])
-        return UserContext(user, items, times, max(now, int(times.max(initial=0))), events), live
+        clock = max(now, int(times.max(initial=0)))
+        return UserContext(user, items, times, clock, events, queries[-RECENT_QUERIES:]), live
+
+    def snapshot_queries(self, dep: Deployed, user: int) -> tuple[str, ...]:
+        """The user's queries in the version's training snapshot (its ``queries`` table, dated
+        queries only), oldest first; worked out once per version on first use."""
+        if user < 0:
+            return ()
+        table = self._snapshot_queries.get(dep.version)
+        if table is None:
+            with self._lock:
+                table = self._snapshot_queries.get(dep.version)
+                if table is None:
+                    table = self._snapshot_queries[dep.version] = _queries_by_user(dep)
+        return table.get(user, ())
+
+
+def _queries_by_user(dep: Deployed) -> dict[int, tuple[str, ...]]:
+    """User index -> last queries of the snapshot, as the pipeline's evaluation contexts hold them."""
+    dataset = dep.dataset
+    queries = dataset.queries
+    if queries is None or not len(queries) or "user_id" not in queries:
+        return {}
+    users = np.unique(dataset.user_vocab.index(queries["user_id"].dropna()))
+    users = users[users >= 0]
+    now = int(dep.manifest.get("data_newest", 0)) + 1
+    return {c.user: c.queries for c in contexts_from_dataset(dataset, users, now) if c.queries}

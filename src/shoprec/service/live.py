@@ -16,6 +16,11 @@ or ``store`` hold every acknowledged event of the user (up to :data:`KEEP`); ``u
 neither Redis nor the store could be read, so events after the model's snapshot may be missing, and
 the service marks its response as degraded. :func:`~shoprec.service.live_redis.open_live` opens
 the one the settings name.
+
+The shopper's recent search queries live beside the events, the same way: the store's search log
+is the truth (:meth:`~shoprec.service.store.base.Store.log_search`, written by the search endpoint
+before it answers), and :meth:`LiveState.record_search` copies a logged query into Redis when Redis
+is used. :meth:`LiveState.recent_queries` answers the latest :data:`KEEP_QUERIES`, oldest first.
 """
 
 from __future__ import annotations
@@ -26,11 +31,14 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from shoprec.pipeline.context import RECENT_QUERIES
 from shoprec.service.store.base import Event, Store, StoreError
 
 log = logging.getLogger(__name__)
 KEEP = 200
 """Events kept per user: more than any model reads (SASRec reads the last 50)."""
+KEEP_QUERIES = RECENT_QUERIES
+"""Search queries kept per user: as many as the pipeline's query source reads."""
 STATES = ("redis", "store", "none", "unavailable")
 """Where a user's live events were read: Redis, the store, nowhere (no user), or nowhere because
 both failed (the only incomplete answer)."""
@@ -42,6 +50,14 @@ class LiveEvents(list):
     def __init__(self, events: Iterable[Event] = (), state: str = "none") -> None:
         super().__init__(events)
         self.state = state
+        self.queries: list[LiveQuery] = []
+        """The shopper's live search queries, oldest first (set by the history that read them)."""
+
+    @property
+    def stamp(self) -> tuple[str, float]:
+        """Changes whenever the shopper acts or searches: the newest event id and the newest query's
+        time (the feed cache's validity key)."""
+        return (self[-1].event_id if self else "", self.queries[-1].timestamp if self.queries else 0.0)
 
     @property
     def degraded(self) -> bool:
@@ -57,6 +73,14 @@ class LiveEvents(list):
         return cls(sorted(unique.values(), key=lambda e: e.timestamp), state)
 
 
+@dataclass(frozen=True)
+class LiveQuery:
+    """A search query of the shopper, as the live state keeps it."""
+
+    query: str
+    timestamp: float  # unix seconds
+
+
 @dataclass
 class LiveStats:
     """Counts since start, exported as Prometheus metrics."""
@@ -69,10 +93,13 @@ class LiveStats:
     """User lists rebuilt in Redis from the store after a miss."""
     invalidated: int = 0
     """User lists dropped from Redis because a write to them failed."""
+    query_read_errors: int = 0
+    """Reads of a user's recent queries that found neither Redis nor the store (the feed went without them)."""
 
 
 class LiveState(ABC):
     name = "live"
+    store: Store
 
     def __init__(self) -> None:
         self.stats = LiveStats()
@@ -84,6 +111,25 @@ class LiveState(ABC):
     @abstractmethod
     def recent(self, user_id: str, n: int = KEEP) -> LiveEvents:
         """The user's latest ``n`` events, oldest first, with where they were read."""
+
+    def record_search(self, user_id: str, query: str, at: float) -> None:  # noqa: B027 - optional hook
+        """Add a query the store has logged (``Store.log_search``) to the user's live queries."""
+
+    def recent_queries(self, user_id: str, n: int = KEEP_QUERIES, since: float | None = None) -> list[LiveQuery]:
+        """The user's latest ``n`` search queries (at or after ``since``), oldest first; from the
+        store's search log here, from Redis in :class:`~shoprec.service.live_redis.RedisLive`."""
+        return self.queries_from_store(self.store, user_id, n, since) or []
+
+    def queries_from_store(
+        self, store: Store, user_id: str, n: int, since: float | None = None
+    ) -> list[LiveQuery] | None:
+        """The user's latest queries from the search log; None (logged, counted) when the store fails."""
+        try:
+            return [LiveQuery(s.query, s.timestamp) for s in store.user_searches(user_id, n, since)]
+        except StoreError as err:
+            self.stats.query_read_errors += 1
+            log.warning("live state: the search log cannot be read (%s); the feed goes without queries", err.problem)
+            return None
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

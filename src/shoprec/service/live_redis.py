@@ -23,18 +23,25 @@ A user's list exists in Redis only if it was built from the store, so a missing 
   answer is empty and ``unavailable`` (degraded).
 
 Keys (``<prefix>`` from settings): ``<prefix>:u:<run_id>:<user>`` the list (a ``#`` marker first,
-then ``event_id<TAB>item_id<TAB>event<TAB>timestamp<TAB>recommendation_id``), ``<prefix>:p:<run_id>:<user>``
-the rebuild token (60 s). Scripts compute key names, so the Redis must be a single server (not a cluster).
+then ``event_id<TAB>item_id<TAB>event<TAB>timestamp<TAB>recommendation_id<TAB>search_id<TAB>query``, the
+query as a JSON string), ``<prefix>:p:<run_id>:<user>`` the rebuild token (60 s). Scripts compute key
+names, so the Redis must be a single server (not a cluster).
+
+The user's recent search queries follow the same rules in lists of their own, under ``<prefix>:q``
+(``<prefix>:q:u:<run_id>:<user>``, entries ``timestamp<TAB>query`` with the query as a JSON string),
+rebuilt from the store's search log and appended to by :meth:`RedisLive.record_search` after the
+search endpoint logged the query; a failed write sends the user's events and queries to the store.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import uuid
 from collections.abc import Sequence
 
-from shoprec.service.live import KEEP, LiveEvents, LiveState, StoreLive
+from shoprec.service.live import KEEP, KEEP_QUERIES, LiveEvents, LiveQuery, LiveState, StoreLive
 from shoprec.service.store.base import Event, Store
 
 log = logging.getLogger(__name__)
@@ -114,6 +121,7 @@ class RedisLive(LiveState):
         self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self.errors = (redis.RedisError, OSError)
         self.store, self.prefix, self.ttl, self.url = store, prefix, int(ttl_days * 86400), url
+        self.query_prefix = f"{prefix}:q"
         self._read = self.client.register_script(READ)
         self._rebuild = self.client.register_script(REBUILD)
         self._append = self.client.register_script(APPEND)
@@ -145,6 +153,16 @@ class RedisLive(LiveState):
             self._mark_dirty({e.user_id for e in events})
             log.warning("live state: Redis write failed (%s); these users are read from the store", type(err).__name__)
 
+    def record_search(self, user_id: str, query: str, at: float) -> None:
+        if not user_id:
+            return
+        try:
+            self._append(args=[self.query_prefix, self.ttl, KEEP_QUERIES, user_id, _encode_query(query, at)])
+        except self.errors as err:
+            self.stats.redis_errors += 1
+            self._mark_dirty({user_id})
+            log.warning("live state: Redis write failed (%s); this user is read from the store", type(err).__name__)
+
     def _mark_dirty(self, users: set[str]) -> None:
         with self._lock:
             self._dirty |= users
@@ -164,11 +182,12 @@ class RedisLive(LiveState):
         with self._lock:
             users, everything = list(self._dirty), self._dirty_all
         try:
-            if everything:
-                for key in self.client.scan_iter(match=f"{self.prefix}:u:*", count=1000):
-                    self.client.delete(key)
-            for start in range(0, len(users), 1000):
-                self._drop(args=[self.prefix, *users[start : start + 1000]])
+            for prefix in (self.prefix, self.query_prefix):
+                if everything:
+                    for key in self.client.scan_iter(match=f"{prefix}:u:*", count=1000):
+                        self.client.delete(key)
+                for start in range(0, len(users), 1000):
+                    self._drop(args=[prefix, *users[start : start + 1000]])
         except self.errors:
             self.stats.redis_errors += 1
             return False
@@ -204,8 +223,32 @@ class RedisLive(LiveState):
         except self.errors:
             self.stats.redis_errors += 1  # the answer came from the store; the next read tries again
 
+    def recent_queries(self, user_id: str, n: int = KEEP_QUERIES, since: float | None = None) -> list[LiveQuery]:
+        if self._dirty_all or user_id in self._dirty:
+            return self.queries_from_store(self.store, user_id, n, since) or []
+        token = uuid.uuid4().hex
+        try:
+            raw = self._read(args=[self.query_prefix, user_id, KEEP_QUERIES, token])
+        except self.errors as err:
+            self.stats.redis_errors += 1
+            log.warning("live state: Redis read failed (%s); queries come from the store", type(err).__name__)
+            return self.queries_from_store(self.store, user_id, n, since) or []
+        if raw is not None:
+            queries = sorted((_decode_query(v) for v in raw if v != MARKER), key=lambda q: q.timestamp)
+        else:
+            queries = self.queries_from_store(self.store, user_id, KEEP_QUERIES)
+            if queries is None:
+                return []
+            try:
+                encoded = [_encode_query(q.query, q.timestamp) for q in queries]
+                self._rebuild(args=[self.query_prefix, user_id, token, self.ttl, MARKER, *encoded])
+            except self.errors:
+                self.stats.redis_errors += 1  # answered from the store; the next read tries again
+        return [q for q in queries if since is None or q.timestamp >= since][-n:]
+
     def forget(self, user_id: str) -> None:
         self._drop(args=[self.prefix, user_id])
+        self._drop(args=[self.query_prefix, user_id])
 
     def close(self) -> None:
         self._closed.set()
@@ -235,11 +278,26 @@ def open_live(url: str | None, store: Store, prefix: str = "shoprec") -> LiveSta
 
 
 def _encode(event: Event) -> str:
-    return "\t".join(
-        [event.event_id, event.item_id, event.event, repr(float(event.timestamp)), event.recommendation_id or ""]
-    )
+    fields = [event.event_id, event.item_id, event.event, repr(float(event.timestamp)), event.recommendation_id or ""]
+    fields += [event.search_id or "", "" if event.query is None else json.dumps(event.query)]
+    return "\t".join(fields)
 
 
 def _decode(user_id: str, value: bytes) -> Event:
-    event_id, item_id, name, ts, rec = value.decode().split("\t")
-    return Event(event_id, user_id, item_id, name, float(ts), rec or None)
+    """An entry written by :func:`_encode` (or by a shoprec before search events: five fields)."""
+    event_id, item_id, name, ts, rec, *more = value.decode().split("\t")
+    search_id, query = (more + ["", ""])[:2]
+    return Event(event_id, user_id, item_id, name, float(ts), rec or None, search_id or None, _text(query))
+
+
+def _text(encoded: str) -> str | None:
+    return json.loads(encoded) if encoded else None
+
+
+def _encode_query(query: str, at: float) -> str:
+    return f"{float(at)!r}\t{json.dumps(query)}"
+
+
+def _decode_query(value: bytes) -> LiveQuery:
+    ts, query = value.decode().split("\t", 1)
+    return LiveQuery(json.loads(query), float(ts))

@@ -1,7 +1,8 @@
-"""Model versions, the A/B serving plan and online statistics (admin scope; stats also read)."""
+"""Model versions, the A/B serving plan, online statistics and search analytics (admin scope; stats also read)."""
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -11,6 +12,9 @@ from starlette.concurrency import run_in_threadpool
 from shoprec.service.deps import AdminKey, EngineDep, ReadKey
 from shoprec.service.schemas import PlanIn
 from shoprec.timeunits import DAY
+
+SEARCH_WINDOW_DAYS = 30
+"""The search analytics' default window: the last 30 days."""
 
 router = APIRouter(tags=["models"])
 
@@ -52,3 +56,27 @@ async def online(
         raise RequestValidationError([{"loc": ("query", "by"), "msg": problem, "type": "value_error"}])
     engine.impressions.flush()
     return await run_in_threadpool(engine.store.online_stats, tuple(by or ["version"]), bucket_seconds, since)
+
+
+@router.get("/stats/search")
+async def search_stats(
+    engine: EngineDep,
+    _: ReadKey,
+    since: Annotated[float | None, Query(ge=0, description="Unix seconds; default: 30 days ago.")] = None,
+    until: Annotated[float | None, Query(ge=0, description="Unix seconds (exclusive); default: now.")] = None,
+    min_searches: Annotated[int, Query(ge=1, le=1_000_000)] = 5,
+    max_click_rate: Annotated[float, Query(ge=0, le=1)] = 0.1,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> dict:
+    """What shoppers search for and do not find: zero-result queries (how often, by how many shoppers)
+    and low-click queries (searched at least ``min_searches`` times with results, click-through below
+    ``max_click_rate``: the share of searches followed by a click, cart or purchase carrying the search
+    id), grouped by normalised query text, over searches at ``since`` <= time < ``until``."""
+    now = time.time()
+    since = now - SEARCH_WINDOW_DAYS * DAY if since is None else since
+    if until is not None and until <= since:
+        problem = f"until ({until}) must be after since ({since}): give a window that is not empty"
+        raise RequestValidationError([{"loc": ("query", "until"), "msg": problem, "type": "value_error"}])
+    report = await run_in_threadpool(engine.store.search_analytics, since, until, min_searches, max_click_rate, limit)
+    window = {"since": since, "until": until, "min_searches": min_searches, "max_click_rate": max_click_rate}
+    return {"window": window, **report}
