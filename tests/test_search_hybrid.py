@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from shoprec.data.demo import generate_demo_shop
 from shoprec.data.demo.shop import PRESETS
@@ -66,7 +68,7 @@ def test_every_result_satisfies_random_price_bounds(engine, rng):
 
 
 def test_constraints_are_relaxed_in_the_stated_order(engine):
-    assert RELAX_ORDER == ("category", "brand", "price")
+    assert RELAX_ORDER == ("category", "colour", "size", "brand", "price")
     result = engine.search("makito kettle", k=5)  # Makito sells no kettle: the category word goes first
     assert result.relaxed == ("category",)
     assert ids(result) == ["d2"]
@@ -250,10 +252,10 @@ def test_stage_reorders_its_top_and_leaves_the_rest(engine):
 
 
 def test_profile_reorders_and_anonymous_is_the_plain_order(engine):
-    anonymous = engine.search("drill", k=5)
-    assert ids(anonymous) == ids(engine.search("drill", k=5, profile=None))
-    makito = engine.search("drill", k=5, profile=LikesBrand("Makito"))
-    boschly = engine.search("drill", k=5, profile=LikesBrand("Boschly"))
+    anonymous = engine.search("power drill", k=5)  # "power" is in every drill's category path
+    assert ids(anonymous) == ids(engine.search("power drill", k=5, profile=None))
+    makito = engine.search("power drill", k=5, profile=LikesBrand("Makito"))
+    boschly = engine.search("power drill", k=5, profile=LikesBrand("Boschly"))
     assert ids(makito)[0] == "d2" and ids(boschly)[0] in {"d1", "d3"}
     assert ids(makito) != ids(boschly)
     top = makito.hits[0]
@@ -266,14 +268,143 @@ def test_profile_reorders_and_anonymous_is_the_plain_order(engine):
 def test_to_dict_is_json_ready_in_both_languages(engine):
     import json
 
-    result = engine.search("nordhaus kettle under 50", k=3)
+    result = engine.search("nordhaus steel kettle under 50", k=3)
     out = json.loads(json.dumps(result.to_dict(), allow_nan=False))
     assert out["query"]["describe"] == "brand: Nordhaus, category: Home > Kitchen > Kettles, max price: 50"
     assert out["query"]["max_price"] == {"value": 50.0, "inclusive": False}
     assert [h["item_id"] for h in out["hits"]] == ["k1"] and out["total"] == 1
     assert out["hits"][0]["explanation"] == (
-        "matches: nordhaus, kettle; satisfies brand: Nordhaus, category: Home > Kitchen > Kettles, max price: 50"
+        "matches: nordhaus, steel, kettle; satisfies brand: Nordhaus, category: Home > Kitchen > Kettles, "
+        "max price: 50"
     )
     assert out["facets"]["brand"] == [["Nordhaus", 1]] and out["facets"]["price"] == [["25-50", 1]]
     zh = result.to_dict("zh")
     assert zh["query"]["describe"].startswith("品牌：Nordhaus") and "匹配词" in zh["hits"][0]["explanation"]
+
+
+# ---------------------------------------------------------------------- colour, size and every constraint at once
+COLOURS = ["red", "grey", "navy", None]
+SIZES = ["S", "M", "XL", None]
+BRANDS = ["Boschly", "Nordhaus", "Linen Lane"]
+KINDS = [("Fashion > Tops", "tee"), ("Fashion > Socks", "socks"), ("Home > Kitchen > Mugs", "mug")]
+
+
+def wardrobe() -> list[Product]:
+    """48 products: every kind x brand x colour-or-none, sizes and prices spread deterministically."""
+    out = []
+    for n, ((category, noun), brand, colour) in enumerate(
+        (kb + (c,) for kb in ((k, b) for k in KINDS for b in BRANDS) for c in COLOURS)
+    ):
+        size = SIZES[(n + n // 4) % len(SIZES)]  # every colour in every size
+        title = f"{brand} {colour or ''} cotton {noun}".replace("  ", " ")
+        out.append(
+            Product(
+                f"w{n}",
+                title,
+                "soft",
+                category,
+                brand,
+                price=float(5 + 7 * (n % 9)) if n % 11 else float("nan"),
+                colour=colour or "",
+                size=size or "",
+            )
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def wardrobe_engine() -> SearchEngine:
+    return SearchEngine(ProductTable(wardrobe()))
+
+
+def test_colour_and_size_constraints_are_exact_and_relaxed_after_category(wardrobe_engine):
+    result = wardrobe_engine.search("red cotton tee size xl", k=50)
+    assert result.relaxed == () and result.hits
+    assert all(h.product.colour == "red" and h.product.size == "XL" for h in result.hits)
+    assert "tee" in result.hits[0].product.title  # "cotton" also finds socks, below
+    two = SearchEngine(
+        ProductTable(
+            [
+                Product("a", "Red mug", category="Home > Mugs", colour="red", size="S"),
+                Product("b", "Grey tee", category="Fashion > Tops", colour="grey", size="M"),
+            ]
+        )
+    )
+    result = two.search("red mug size m", k=5)  # no red M at all: category, then colour go; the size stays
+    assert result.relaxed == ("category", "colour") and ids(result) == ["b"]
+    assert "dropped: category, colour" in result.notes[-1]
+
+
+queries = st.tuples(
+    st.sampled_from(["", "boschly", "nordhaus", "linen lane"]),
+    st.sampled_from(["", "red", "gray", "navy", "灰色"]),
+    st.sampled_from(["", "size s", "size m", "xl"]),
+    st.sampled_from(["", "under 30", "between 10 and 40", "over 20", "50元以下"]),
+    st.sampled_from(["cotton tee", "socks", "mug", "soft", "cotton"]),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parts=queries, seed=st.integers(0, 2**16), offset=st.integers(0, 6), with_mask=st.booleans())
+def test_every_hit_satisfies_every_constraint_and_the_mask(wardrobe_engine, parts, seed, offset, with_mask):
+    engine = wardrobe_engine
+    mask = np.random.default_rng(seed).random(len(engine.table)) < 0.7 if with_mask else None
+    query = " ".join(p for p in (parts[4], *parts[:4]) if p)
+    result = engine.search(query, k=5, offset=offset, allowed=mask)
+    kept = result.query
+    for name in result.relaxed:
+        kept = kept.without(name)
+    expected = engine.allowed(kept) & (mask if mask is not None else True)
+    for hit in result.hits:
+        assert expected[hit.position], (query, hit.item_id)
+        p = hit.product
+        if kept.colours:
+            assert p.colour.casefold() in {c.casefold() for c in kept.colours}
+        if kept.sizes:
+            assert p.size.casefold() in {s.casefold() for s in kept.sizes}
+        if kept.brands:
+            assert p.brand in kept.brands
+        if kept.max_price is not None:
+            assert p.price < kept.max_price.value or (kept.max_price.inclusive and p.price == kept.max_price.value)
+        if kept.min_price is not None:
+            assert p.price > kept.min_price.value or (kept.min_price.inclusive and p.price == kept.min_price.value)
+        if mask is not None:
+            assert mask[hit.position]
+    # the page is a slice of one ordering
+    whole = engine.search(query, k=offset + 5, allowed=mask)
+    assert ids(result) == ids(whole)[offset : offset + 5]
+    assert result.total == whole.total and len(whole.hits) == min(whole.total, offset + 5)
+
+
+# ---------------------------------------------------------------------- browsing by constraints alone
+def test_a_constraints_only_query_browses_by_popularity():
+    popularity = np.array([5, 1, 9, 0, 3, 3, 2], dtype=float)  # shoppers per item, in CATALOGUE order
+    engine = SearchEngine(ProductTable(CATALOGUE), popularity=popularity)
+    result = engine.search("under 50", k=10)
+    assert ids(result) == ["k1", "d2", "m1"]  # popularity 3 (ties by position), 1, 0; the 50.00 ones are out
+    assert result.total == 3 and result.relaxed == ()
+    assert result.hits[0].shares == {"popularity": 1.0} and result.hits[0].features["popularity"] == 3
+    assert ids(engine.search("nordhaus", k=10)) == ["k1", "k2", "m1"]
+    assert ids(engine.search("boschly drill", k=10)) == ["d3", "d1"]
+    assert "most popular" in engine.search("under 50").to_dict()["hits"][0]["explanation"]
+    # pages continue one ordering; a profile reorders; the mask is ANDed
+    assert ids(engine.search("nordhaus", k=2, offset=1)) == ["k2", "m1"]
+    liked = engine.search("nordhaus", k=10, profile=LikesBrand("Nordhaus"))
+    assert ids(liked) == ["k1", "k2", "m1"] and liked.hits[0].shares["personal"] > 0
+    mask = np.ones(len(engine.table), dtype=bool)
+    mask[engine.table.position("k1")] = False
+    assert ids(engine.search("nordhaus", allowed=mask)) == ["k2", "m1"]
+    # relaxed when nothing is allowed: no Makito kettle under 20 -> the category, then the brand go
+    result = engine.search("makito kettle under 20", k=10)
+    assert result.relaxed == ("category", "brand") and ids(result) == ["m1"]
+
+
+def test_browsing_popularity_comes_from_the_dataset():
+    data = generate_demo_shop(seed=1, **PRESETS["small"]).to_dataset()
+    engine = SearchEngine.from_dataset(data)
+    pairs = data.interactions[["user", "item"]].drop_duplicates()
+    counts = pairs["item"].value_counts()
+    result = engine.search("under 1000", k=5)
+    assert [h.features["popularity"] for h in result.hits] == sorted(counts.to_numpy(), reverse=True)[:5]
+    with pytest.raises(ShoprecError, match="popularity must be 7 finite counts"):
+        SearchEngine(ProductTable(CATALOGUE), popularity=np.ones(3))

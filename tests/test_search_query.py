@@ -129,3 +129,62 @@ def test_punctuation_or_emoji_only_gives_no_terms_and_a_note(parser, query):
 def test_html_or_sql_looking_text_is_just_words(parser):
     parsed = parser.parse("<b>steel</b>'; DROP TABLE items; --")
     assert {"steel", "drop", "tabl", "item"} <= set(parsed.terms)
+
+
+# ---------------------------------------------------------------------- colour and size
+WEAR = [
+    Product("t1", "Cotton tee", category="Fashion > Tops", brand="Linen Lane", price=15.0, colour="Red", size="XL"),
+    Product("t2", "Cotton tee", category="Fashion > Tops", brand="Linen Lane", price=15.0, colour="grey", size="L"),
+    Product("t3", "Wool socks", category="Fashion > Socks", brand="Red Fox", price=9.0, colour="navy", size="42"),
+    Product("b1", "L bracket", category="Tools > Hardware", brand="Fixit", price=3.0),
+]
+
+
+@pytest.fixture(scope="module")
+def wear() -> QueryParser:
+    return QueryParser.from_products(ProductTable(WEAR))
+
+
+@pytest.mark.parametrize(
+    ("query", "colours", "sizes", "terms"),
+    [
+        ("red cotton tee", ("Red",), (), ("cotton", "tee")),
+        ("RED tee xl", ("Red",), ("XL",), ("tee",)),
+        ("gray tee", ("grey",), (), ("tee",)),  # an English variant of a catalogue colour
+        ("灰色 tee", ("grey",), (), ("tee",)),  # its Chinese name
+        ("藏青色 socks size 42", ("navy",), ("42",), ()),  # a number is a size after "size"
+        ("wool socks 42", (), (), ("wool", "42")),  # ... and not on its own
+        ("l bracket", (), (), ("l", "bracket")),  # a one-letter size only after "size"
+        ("tee size l", (), ("L",), ("tee",)),
+        ("blue tee", (), (), ("blue", "tee")),  # the catalogue sells nothing blue: just a word
+    ],
+)
+def test_colour_and_size_words_the_catalogue_has_are_constraints(wear, query, colours, sizes, terms):
+    parsed = wear.parse(query)
+    assert parsed.colours == colours and parsed.sizes == sizes
+    assert parsed.terms == terms
+
+
+def test_a_brand_wins_over_a_colour_and_describe_names_colour_and_size(wear):
+    parsed = wear.parse("red fox socks")
+    assert parsed.brands == ("Red Fox",) and parsed.colours == ()
+    parsed = wear.parse("red tee size xl under 20")
+    assert parsed.describe() == "colour: Red, size: XL, max price: 20"
+    assert parsed.describe("zh") == "颜色：Red，尺码：XL，最高价格：20"
+    assert parsed.has("colour") and parsed.has("size") and not parsed.without("colour").has("colour")
+    with pytest.raises(ShoprecError, match="unknown constraint 'weight'"):
+        parsed.has("weight")
+
+
+def test_colour_and_size_are_read_from_the_attributes_json():
+    import pandas as pd
+
+    from shoprec.search.products import _colour_and_size
+
+    items = pd.DataFrame(
+        {"item_id": ["a", "b", "c"], "attributes": ['{"colour": "red", "size": "M"}', '{"color": "Blue"}', "{}"]}
+    )
+    assert _colour_and_size(items) == (["red", "Blue", ""], ["M", "", ""])
+    bad = pd.DataFrame({"item_id": ["a"], "attributes": ["{colour: red"]})
+    with pytest.raises(ShoprecError, match="item 'a' .row 1.: attributes are not JSON"):
+        _colour_and_size(bad)

@@ -6,16 +6,22 @@ One :meth:`SearchEngine.search` call:
    :class:`~shoprec.search.spelling.SpellCorrector` is given (price phrases are cut out before
    correction, so ``under`` never becomes ``udder``);
 2. computes the items the constraints allow (price bounds with their strictness, any of the brands,
-   under any of the category paths: :func:`shoprec.pipeline.filters.category_mask`, whole levels);
-3. takes the top ``candidates`` allowed items of each source: BM25 over the remaining terms (or
-   over the brand and category words when no other word is left) and, with a dense index, cosine
-   with the encoded query text;
+   under any of the category paths: :func:`shoprec.pipeline.filters.category_mask`, whole levels;
+   any of the colours and sizes, case-insensitive; an unknown price, colour or size never passes),
+   ANDed with the caller's ``allowed`` mask;
+3. takes the top ``candidates`` allowed items of each source: BM25 over the remaining terms and,
+   with a dense index, cosine with the encoded query text; with a shopper's profile, a third source
+   "personal": the products of a wider pool (the top ``personal_pool`` of lexical and dense) ordered
+   by the profile's score. A query holding only constraints ("under 50", "nordhaus", "red mug")
+   **browses** instead: every allowed product, the most popular first (distinct shoppers per item
+   in the dataset the engine was built from; 0 for products upserted later; ties by position);
 4. fuses them by reciprocal rank (``sum over sources of 1 / (rrf_k + rank)``, rank from 1; ties by
    table position) and returns the top ``k`` with each source's rank and score and the query words
    each result contains.
 
 When the constraints leave nothing they are relaxed one at a time, in :data:`RELAX_ORDER` (category
-words first: they are inferred from ordinary words; then brand; price last, as the most deliberate);
+words first: they are inferred from ordinary words; then colour, size, brand; price last, as the most
+deliberate; the caller's ``allowed`` mask is never relaxed);
 ``SearchResult.relaxed`` names what was dropped. "Nothing" means no candidate at all, or, when some
 product outside the constraints contains a query word, no product inside them does: dense retrieval
 always finds a nearest product, so its candidates alone do not stop the relaxation when the words
@@ -50,8 +56,9 @@ from shoprec.text.encoders import Encoder
 if TYPE_CHECKING:
     from shoprec.search.personal import SearchProfile
 
-RELAX_ORDER = ("category", "brand", "price")
-"""Constraints dropped one at a time, in this order, when they leave nothing."""
+RELAX_ORDER = ("category", "colour", "size", "brand", "price")
+"""Constraints dropped one at a time, in this order, when they leave nothing: the words the parser
+infers a constraint from most loosely first (a category from a noun), the most deliberate last."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,12 @@ class Hit:
     matched: tuple[str, ...]
     features: dict[str, float] = field(default_factory=dict)
     shares: dict[str, float] = field(default_factory=dict)
+
+
+def shoppers_per_item(dataset: Dataset) -> np.ndarray:
+    """Popularity for browsing: how many distinct shoppers interacted with each item (any event)."""
+    pairs = dataset.interactions[["user", "item"]].drop_duplicates()
+    return np.bincount(pairs["item"].to_numpy(dtype=np.int64), minlength=dataset.n_items).astype(np.float64)
 
 
 class Stage(Protocol):
@@ -131,6 +144,7 @@ class SearchEngine:
         rrf_k: int = 60,
         stages: Sequence[Stage] = (),
         personal_pool: int = 1000,
+        popularity: np.ndarray | None = None,
     ) -> None:
         if candidates < 1 or rrf_k < 0 or personal_pool < candidates:
             raise ShoprecError(
@@ -144,6 +158,15 @@ class SearchEngine:
         self.parser = QueryParser.from_products(table)
         self.candidates, self.rrf_k, self.personal_pool = int(candidates), int(rrf_k), int(personal_pool)
         self.stages = list(stages)
+        self.popularity = np.zeros(len(table))
+        if popularity is not None:
+            popularity = np.asarray(popularity, dtype=np.float64)
+            if popularity.shape != (len(table),) or not np.isfinite(popularity).all() or (popularity < 0).any():
+                raise ShoprecError(
+                    f"search: popularity must be {len(table)} finite counts >= 0 (one per table position), "
+                    f"got shape {popularity.shape}"
+                )
+            self.popularity = popularity
         for stage in self.stages:
             if not str(getattr(stage, "name", "")) or int(getattr(stage, "top", 0)) < 1:
                 raise ShoprecError(f"search: a stage needs a name and top >= 1, got {stage!r}")
@@ -159,13 +182,14 @@ class SearchEngine:
         """An engine over a dataset's catalogue; dense retrieval only when an ``encoder`` is given."""
         table = ProductTable(products_from_dataset(dataset))
         dense = DenseIndex.from_dataset(dataset, table, encoder, cache_dir) if encoder is not None else None
-        return cls(table, dense=dense, stages=stages)
+        return cls(table, dense=dense, stages=stages, popularity=shoppers_per_item(dataset))
 
     # ------------------------------------------------------------------ catalogue changes
     def upsert(self, products: Iterable[Product]) -> None:
         """Add or replace products; searchable by the next query (brands and categories included)."""
         products = list(products)
         positions = self.table.upsert(products)
+        self.popularity = np.concatenate([self.popularity, np.zeros(len(self.table) - len(self.popularity))])
         self.lexical.upsert(self.table, positions)
         if self.dense is not None:
             self.dense.upsert(self.table, positions)
@@ -200,18 +224,21 @@ class SearchEngine:
         outer = self._outer_mask(allowed)
         parsed, corrections = self._parse(query)
         notes = [f"searched for '{new}' instead of '{old}'" for old, new in corrections]
-        if not parsed.terms and not parsed.constraint_terms:
+        if not parsed.terms and not parsed.has_constraints:
             notes.append("the query has no words to rank products by: nothing is returned")
             return SearchResult(parsed, [], (), tuple(corrections), tuple(notes), offset=int(offset))
-        terms = list(parsed.terms or parsed.constraint_terms)
-        vector = None
-        if self.dense is not None and parsed.semantic_text.strip():
-            vector = self.dense.encode_query(parsed.semantic_text)
-        depth = self.personal_pool if profile is not None else self.candidates
-        ranked, relaxed = self._retrieve_relaxing(parsed, terms, vector, outer, depth)
+        if parsed.terms:
+            vector = None
+            if self.dense is not None and parsed.semantic_text.strip():
+                vector = self.dense.encode_query(parsed.semantic_text)
+            depth = self.personal_pool if profile is not None else self.candidates
+            ranked, relaxed = self._retrieve_relaxing(parsed, list(parsed.terms), vector, outer, depth)
+            fused = self._fuse(ranked, profile)
+        else:  # only constraints: browse what they allow, most popular first
+            mask, relaxed = self._allowed_relaxing(parsed, outer)
+            fused = self._browse(mask, profile)
         if relaxed:
             notes.append("nothing matched every constraint; dropped: " + ", ".join(relaxed))
-        fused = self._fuse(ranked, profile)
         ordered = self._order(fused, parsed, offset + k)
         from shoprec.search.facets import facets
 
@@ -263,6 +290,18 @@ class SearchEngine:
             current = current.without(name)
             relaxed.append(name)
 
+    def _allowed_relaxing(self, parsed: ParsedQuery, outer: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """The products a constraints-only query allows, dropping constraints while none is left."""
+        relaxed: list[str] = []
+        current = parsed
+        while True:
+            mask = self.allowed(current) & outer
+            if mask.any() or not any(current.has(c) for c in RELAX_ORDER):
+                return mask, relaxed
+            name = next(c for c in RELAX_ORDER if current.has(c))
+            current = current.without(name)
+            relaxed.append(name)
+
     def _words_anywhere(self, terms: list[str], outer: np.ndarray) -> bool:
         """Whether any allowed product, the query's constraints aside, contains one of ``terms``."""
         return bool(terms) and len(self.lexical.search(terms, 1, outer)[0]) > 0
@@ -279,6 +318,10 @@ class SearchEngine:
             mask &= np.isin(self.table.brand_key, [b.strip().casefold() for b in query.brands])
         if query.categories:
             mask &= category_mask(self.table.category, list(query.categories))
+        if query.colours:
+            mask &= np.isin(self.table.colour_key, [c.strip().casefold() for c in query.colours])
+        if query.sizes:
+            mask &= np.isin(self.table.size_key, [s.strip().casefold() for s in query.sizes])
         return mask
 
     def _candidates(
@@ -299,12 +342,8 @@ class SearchEngine:
         """Reciprocal-rank fusion of each source's top ``candidates``; with a profile, personal blending."""
         pool = np.unique(np.concatenate([p for p, _ in ranked.values()] or [np.zeros(0, np.int64)]))
         sources = {name: (p[: self.candidates], s[: self.candidates]) for name, (p, s) in ranked.items()}
-        personal: dict[str, np.ndarray] = {}
-        pscore = None
-        if profile is not None and len(pool):
-            vectors = self.dense.vectors if self.dense is not None else None
-            personal = profile.features(self.table, pool, vectors)
-            pscore = np.clip(np.asarray(profile.score(personal), dtype=np.float64), 0.0, 1.0)
+        personal, pscore = self._personal(profile, pool)
+        if pscore is not None:
             order = np.lexsort((pool, -pscore))[: self.candidates]
             sources["personal"] = (pool[order], pscore[order])
         positions = np.unique(np.concatenate([p for p, _ in sources.values()] or [np.zeros(0, np.int64)]))
@@ -328,22 +367,62 @@ class SearchEngine:
         if pscore is None:
             fused.score = rrf
             return fused
-        at = np.searchsorted(pool, positions)
+        at = np.searchsorted(pool, positions)  # every fused position is in the pool
         for name, values in personal.items():
-            fused.features[name] = np.asarray(values, dtype=np.float64)[at]
-        weight = float(np.clip(profile.weight, 0.0, 1.0))
+            fused.features[name] = values[at]
+        weight = _weight(profile)
         scale = (1.0 - weight) * (self.rrf_k + 1) / max(len(sources), 1)  # fused part in [0, 1 - weight]
         fused.parts = {name: part * scale for name, part in fused.parts.items()}
         fused.parts["personal"] = fused.parts["personal"] + weight * pscore[at]
         fused.score = sum(fused.parts.values())
         return fused
 
+    def _browse(self, mask: np.ndarray, profile: SearchProfile | None) -> Fused:
+        """Every allowed product, scored by popularity ``(count + 1) / (max count + 1)``; with a profile,
+        the ``personal_pool`` most popular are blended with the personal score (the rest, less popular,
+        follow them)."""
+        positions = np.flatnonzero(mask)
+        count = self.popularity[positions]
+        base = (count + 1.0) / (float(count.max(initial=0.0)) + 1.0)
+        nan = np.full(len(positions), np.nan)
+        features = {"lexical_score": nan, "lexical_rank": nan, "dense_score": nan, "dense_rank": nan}
+        fused = Fused(positions, {**features, "popularity": count}, {"popularity": base})
+        pool_at = _top(base, positions, self.personal_pool) if profile is not None else np.zeros(0, np.int64)
+        personal, pscore = self._personal(profile, positions[np.sort(pool_at)])
+        if pscore is None:
+            fused.score = base
+            return fused
+        pool_at = np.sort(pool_at)
+        weight = _weight(profile)
+        for name, values in personal.items():
+            fused.features[name] = np.full(len(positions), np.nan)
+            fused.features[name][pool_at] = values
+        fused.parts["popularity"] = (1.0 - weight) * base
+        fused.parts["personal"] = np.zeros(len(positions))
+        fused.parts["personal"][pool_at] = weight * pscore
+        fused.score = fused.parts["popularity"] + fused.parts["personal"]
+        return fused
+
+    def _personal(
+        self, profile: SearchProfile | None, pool: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+        """The profile's features and score (clipped to [0, 1]) for the positions ``pool``."""
+        if profile is None or not len(pool):
+            return {}, None
+        vectors = self.dense.vectors if self.dense is not None else None
+        features = {
+            name: np.asarray(v, dtype=np.float64) for name, v in profile.features(self.table, pool, vectors).items()
+        }
+        score = np.clip(np.asarray(profile.score(features), dtype=np.float64), 0.0, 1.0)
+        if score.shape != (len(pool),):
+            raise ShoprecError(f"search profile gave {score.shape} scores for {len(pool)} products: one per product")
+        return features, score
+
     def _order(self, fused: Fused, query: ParsedQuery, need: int) -> list[Hit]:
         """The best ``need`` hits (at least every stage's ``top``), stages applied in order."""
-        order = np.lexsort((fused.positions, -fused.score))
         size = max([need] + [int(s.top) for s in self.stages])
         surface = _surface_words(query)
-        hits = [self._hit(fused, i, surface) for i in order[:size].tolist()]
+        hits = [self._hit(fused, i, surface) for i in _top(fused.score, fused.positions, size).tolist()]
         for stage in self.stages:
             top = hits[: int(stage.top)]
             if not top:
@@ -383,6 +462,22 @@ class Fused:
     features: dict[str, np.ndarray]
     parts: dict[str, np.ndarray]
     score: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def _top(score: np.ndarray, positions: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the ``n`` best scores, best first, ties by position (exact: ties at the cut included)."""
+    if n <= 0 or not len(score):
+        return np.zeros(0, dtype=np.int64)
+    candidates = np.arange(len(score))
+    if len(score) > n:
+        cut = np.partition(score, len(score) - n)[len(score) - n]  # the n-th best score
+        candidates = np.flatnonzero(score >= cut)
+    order = np.lexsort((positions[candidates], -score[candidates]))
+    return candidates[order][:n]
+
+
+def _weight(profile: SearchProfile) -> float:
+    return float(np.clip(float(profile.weight), 0.0, 1.0))
 
 
 def _passes(price: np.ndarray, bound: Bound, low: bool) -> np.ndarray:

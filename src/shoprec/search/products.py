@@ -4,10 +4,15 @@ Search works on positions ("docs") in a :class:`ProductTable`; the first ``datas
 the dataset's item indices. An upsert of a known item replaces its row in place; a new item is appended;
 a removal marks the row dead (positions are never reused, so every index built over the table stays
 aligned with it).
+
+Colour and size come from the item's free ``attributes`` (JSON; keys ``colour`` or ``color``, and
+``size``), which is where the data layer folds extra catalogue columns: the demo shop's items carry a
+colour there (``{"colour": "green", "material": "minky fabric"}``) and no size.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -20,7 +25,8 @@ from shoprec.errors import ShoprecError
 
 @dataclass(frozen=True)
 class Product:
-    """What search reads of an item. ``price`` is NaN when unknown; ``category`` is a path ``A > B > C``."""
+    """What search reads of an item. ``price`` is NaN when unknown; ``category`` is a path ``A > B > C``;
+    ``colour`` and ``size`` are empty when the catalogue does not say."""
 
     item_id: str
     title: str = ""
@@ -29,6 +35,8 @@ class Product:
     brand: str = ""
     price: float = float("nan")
     tags: str = ""
+    colour: str = ""
+    size: str = ""
 
 
 def _text(frame: pd.DataFrame, column: str) -> list[str]:
@@ -46,6 +54,7 @@ def products_from_dataset(dataset: Dataset) -> list[Product]:
         else np.full(len(items), np.nan)
     )
     columns = {name: _text(items, name) for name in ("item_id", "title", "description", "category", "brand", "tags")}
+    colour, size = _colour_and_size(items)
     return [
         Product(
             item_id=columns["item_id"][i],
@@ -55,13 +64,42 @@ def products_from_dataset(dataset: Dataset) -> list[Product]:
             brand=columns["brand"][i],
             price=float(price[i]),
             tags=columns["tags"][i],
+            colour=colour[i],
+            size=size[i],
         )
         for i in range(len(items))
     ]
 
 
+def _colour_and_size(items: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Each item's colour and size from its ``attributes`` JSON (``colour``/``color``, ``size``)."""
+    colour, size = [""] * len(items), [""] * len(items)
+    if "attributes" not in items:
+        return colour, size
+    for i, raw in enumerate(_text(items, "attributes")):
+        if not raw.strip():
+            continue
+        try:
+            attrs = json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise ShoprecError(
+                f"item '{items['item_id'].iloc[i]}' (row {i + 1}): attributes are not JSON ({err.msg}): "
+                'write them as a JSON object, e.g. {"colour": "red"}'
+            ) from None
+        if not isinstance(attrs, dict):
+            continue
+        for key in ("colour", "color"):
+            if attrs.get(key) not in (None, ""):
+                colour[i] = str(attrs[key]).strip()
+                break
+        if attrs.get("size") not in (None, ""):
+            size[i] = str(attrs["size"]).strip()
+    return colour, size
+
+
 class ProductTable:
-    """Products by position, with arrays the filters read (price, brand, category) and a live mask."""
+    """Products by position, with arrays the filters read (price, brand, category, colour, size) and a
+    live mask."""
 
     def __init__(self, products: Iterable[Product]) -> None:
         self.products: list[Product] = []
@@ -70,6 +108,8 @@ class ProductTable:
         self.price = np.zeros(0, dtype=np.float64)
         self.brand_key = np.zeros(0, dtype=object)  # brand trimmed and case folded, for the brand filter
         self.category = np.zeros(0, dtype=object)  # category path as given, for the category filter
+        self.colour_key = np.zeros(0, dtype=object)  # colour trimmed and case folded ("" when unknown)
+        self.size_key = np.zeros(0, dtype=object)  # size trimmed and case folded ("" when unknown)
         self.upsert(products)
 
     def __len__(self) -> int:
@@ -102,12 +142,16 @@ class ProductTable:
         self.price = np.concatenate([self.price, np.asarray(new_price, dtype=np.float64)])
         self.brand_key = np.concatenate([self.brand_key, np.empty(grow, dtype=object)])
         self.category = np.concatenate([self.category, np.empty(grow, dtype=object)])
+        self.colour_key = np.concatenate([self.colour_key, np.empty(grow, dtype=object)])
+        self.size_key = np.concatenate([self.size_key, np.empty(grow, dtype=object)])
         for pos in positions:
             product = self.products[pos]
             self.alive[pos] = True
             self.price[pos] = product.price
             self.brand_key[pos] = product.brand.strip().casefold()
             self.category[pos] = product.category
+            self.colour_key[pos] = product.colour.strip().casefold()
+            self.size_key[pos] = product.size.strip().casefold()
         return positions
 
     def remove(self, item_ids: Iterable[str]) -> list[int]:
