@@ -3,6 +3,8 @@ a Chinese query finding its English twin; autocomplete from past queries and tit
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -274,8 +276,7 @@ def test_to_dict_is_json_ready_in_both_languages(engine):
     assert out["query"]["max_price"] == {"value": 50.0, "inclusive": False}
     assert [h["item_id"] for h in out["hits"]] == ["k1"] and out["total"] == 1
     assert out["hits"][0]["explanation"] == (
-        "matches: nordhaus, steel, kettle; satisfies brand: Nordhaus, category: Home > Kitchen > Kettles, "
-        "max price: 50"
+        "matches: nordhaus, steel, kettle; satisfies brand: Nordhaus, category: Home > Kitchen > Kettles, max price: 50"
     )
     assert out["facets"]["brand"] == [["Nordhaus", 1]] and out["facets"]["price"] == [["25-50", 1]]
     zh = result.to_dict("zh")
@@ -292,9 +293,7 @@ KINDS = [("Fashion > Tops", "tee"), ("Fashion > Socks", "socks"), ("Home > Kitch
 def wardrobe() -> list[Product]:
     """48 products: every kind x brand x colour-or-none, sizes and prices spread deterministically."""
     out = []
-    for n, ((category, noun), brand, colour) in enumerate(
-        (kb + (c,) for kb in ((k, b) for k in KINDS for b in BRANDS) for c in COLOURS)
-    ):
+    for n, ((category, noun), brand, colour) in enumerate(itertools.product(KINDS, BRANDS, COLOURS)):
         size = SIZES[(n + n // 4) % len(SIZES)]  # every colour in every size
         title = f"{brand} {colour or ''} cotton {noun}".replace("  ", " ")
         out.append(
