@@ -89,8 +89,78 @@ def test_delta_is_compacted_into_a_rebuilt_main_index(built):
     index, table = built
     for i in range(4):
         index.upsert(table, table.upsert([Product(f"n{i}", f"Garden hose {i}m", brand="Hoselux")]))
-    assert index.delta_size < 4  # passed compact_min=3: rebuilt
+    assert index.wait_for_compaction(timeout=30)
+    assert index.compactions == 1 and index.delta_size == 0  # passed compact_min=3: rebuilt in the background
     assert sorted(search(index, table, "hoselux hose", k=10)) == ["n0", "n1", "n2", "n3"]
+    fresh = LexicalIndex().build(table)
+    query = tokenize("hoselux garden hose drill")
+    np.testing.assert_allclose(index.scores(query, len(table)), fresh.scores(query, len(table)), rtol=1e-6)
+
+
+def test_without_background_the_upsert_that_passes_the_threshold_rebuilds():
+    table = ProductTable(PRODUCTS)
+    index = LexicalIndex(compact_min=1, compact_share=0.0, background=False).build(table)
+    index.upsert(table, table.upsert([Product("n0", "Garden hose")]))
+    assert index.delta_size == 1 and index.compactions == 0
+    index.upsert(table, table.upsert([Product("n1", "Garden hose, long")]))
+    assert index.delta_size == 0 and search(index, table, "hose") == ["n0", "n1"]
+
+
+def test_delta_scores_match_a_main_index_built_with_dead_rows():
+    table = ProductTable(PRODUCTS)
+    table.remove(["p2"])  # indexed as an empty document: it counts in the average length as bm25s counts it
+    index = LexicalIndex().build(table)
+    query = tokenize("cordless drill mug")
+    before = index.scores(query, len(table))
+    index.upsert(table, table.upsert([PRODUCTS[0], PRODUCTS[3]]))
+    np.testing.assert_allclose(index.scores(query, len(table)), before, rtol=1e-6)
+
+
+def test_searches_during_a_background_rebuild_see_one_consistent_index(monkeypatch):
+    """A rebuild held at its end: searches meanwhile answer from the old index and its delta; a reader
+    searching in a loop across the swap always gets the same products with the same scores; a change
+    made during the rebuild survives the swap."""
+    import threading
+
+    products = [Product(f"h{i}", f"Garden hose {i} m", brand="Hoselux", description="rubber") for i in range(30)]
+    table = ProductTable(PRODUCTS + products)
+    index = LexicalIndex(compact_min=3, compact_share=0.0).build(table)
+    release, building = threading.Event(), threading.Event()
+    real_build = index._build_main
+
+    def held_build(*args):
+        main = real_build(*args)
+        building.set()
+        assert release.wait(30)
+        return main
+
+    monkeypatch.setattr(index, "_build_main", held_build)
+    query = tokenize("hoselux hose")
+    index.upsert(table, table.upsert([Product(f"h{i}", f"Garden hose {i} m", brand="Hoselux") for i in range(4)]))
+    expected = search_scores(index, table, query)
+    assert building.wait(30) and index.delta_size == 4  # the rebuild has its new index, not yet swapped in
+    assert search_scores(index, table, query) == expected
+    index.upsert(table, table.upsert([Product("p1", "Cordless screwdriver", brand="Boschly")]))  # after the snapshot
+    seen, stop = [], threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            seen.append(search_scores(index, table, query))
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    release.set()
+    assert index.wait_for_compaction(timeout=30) and index.compactions == 1
+    stop.set()
+    thread.join()
+    assert seen and all(sorted(s) == sorted(expected) for s in seen)  # same products, same scores (rounded)
+    assert index.delta_size == 1  # only the change made during the rebuild
+    assert search(index, table, "screwdriver") == ["p1"] and "p1" not in search(index, table, "drill batteries")
+
+
+def search_scores(index: LexicalIndex, table: ProductTable, query: list[str]) -> list[tuple[str, float]]:
+    positions, scores = index.search(query, 50, table.alive.copy())
+    return [(table.products[p].item_id, round(float(s), 4)) for p, s in zip(positions, scores, strict=True)]
 
 
 def test_an_empty_catalogue_builds_and_its_first_upserts_are_found():
