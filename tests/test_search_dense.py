@@ -103,3 +103,43 @@ def test_engine_from_a_dataset_uses_the_language_model_layers_item_vectors():
     assert engine.dense is not None and len(engine.dense.index) == 2
     hit = engine.search("tent under 100", k=1).hits[0]
     assert hit.item_id == "b" and set(hit.sources) == {"lexical", "dense"}
+
+
+class GivenEncoder(Encoder):
+    """A 16-d encoder for tests that hand the item vectors in (queries are given as vectors too)."""
+
+    name = "given"
+    dim = 16
+
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        return np.ones((len(texts), self.dim), np.float32)
+
+
+@pytest.mark.parametrize("kind", ["exact", "hnsw"])
+def test_constrained_searches_through_the_index_return_the_allowed_nearest(kind, rng):
+    """With a selector the index itself returns k allowed items (no exact scoring), the true nearest ones."""
+    from shoprec.text.index import VectorIndex
+
+    n = 3000
+    vectors = rng.standard_normal((n, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    alive = np.ones(n, dtype=bool)
+    dense = DenseIndex(GivenEncoder(), vectors, alive, exact_limit=0)  # never the exact shortcut
+    if kind == "hnsw":
+        dense.index = VectorIndex(16, exact_threshold=100, ef_search=64).add(vectors, np.arange(n))
+    dense.remove([5, 6, 7])
+    alive[[5, 6, 7]] = False
+    exact = dense._exact
+    for share in (1.0, 0.3, 0.02):  # unconstrained, a loose and a tight constraint (HNSW may fall back to exact)
+        if share >= 0.3:
+            dense._exact = lambda *args: pytest.fail("the exact fallback ran: the selector search returned too few")
+        else:
+            dense._exact = exact
+        allowed = alive & (rng.random(n) < share)
+        query = vectors[int(np.flatnonzero(~allowed & alive)[0]) if share < 1 else 9]
+        found, scores = dense.search(query, k=20, allowed=allowed)
+        subset = np.flatnonzero(allowed)
+        truth = subset[np.argsort(-(vectors[subset] @ query))[:20]]
+        assert len(found) == 20 and allowed[found].all() and np.all(np.diff(scores) <= 1e-6)
+        overlap = len(set(found.tolist()) & set(truth.tolist())) / 20
+        assert overlap == 1.0 if kind == "exact" else overlap >= 0.9

@@ -7,8 +7,10 @@ position. Upserted products are encoded from :func:`product_text` (title, descri
 brand: an API upsert has no reviews) and replace their vector at once; removed ones leave the index.
 
 With a multilingual encoder (``use-multilingual``) a Chinese query finds English listings and the
-reverse. Constrained searches stay exact: the index is asked for ``oversample`` times ``k`` and the
-allowed ones kept; when fewer than ``k`` survive, the allowed items are scored exactly instead.
+reverse. Constrained searches return only allowed items, never fewer than ``k`` of them: at most
+``exact_limit`` allowed items are all scored exactly (cheaper than a graph walk); more are searched in
+the index with a faiss ID selector over the allowed ones (no oversampling), with exact scoring as the
+fallback when a tight selector starves the HNSW walk.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ def product_text(product: Product) -> str:
 class DenseIndex:
     """Cosine search over item vectors of one encoder, aligned with a product table's positions."""
 
-    def __init__(self, encoder: Encoder, vectors: np.ndarray, alive: np.ndarray, oversample: int = 4) -> None:
+    def __init__(
+        self, encoder: Encoder, vectors: np.ndarray, alive: np.ndarray, oversample: int = 4, exact_limit: int = 5000
+    ) -> None:
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != encoder.dim:
             raise ShoprecError(
@@ -42,7 +46,8 @@ class DenseIndex:
                 "encode the items with the same encoder as the queries"
             )
         self.encoder = encoder
-        self.oversample = int(oversample)
+        self.oversample = int(oversample)  # kept for callers that set it; the selector search needs none
+        self.exact_limit = int(exact_limit)  # at most this many allowed items: score them all exactly
         self.vectors = vectors
         self.index = VectorIndex(encoder.dim)
         live = np.flatnonzero(np.asarray(alive[: len(vectors)], dtype=bool))
@@ -76,17 +81,61 @@ class DenseIndex:
         return self.encoder.encode([text])[0]
 
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` allowed positions by cosine with the (encoded) ``query``, best first."""
-        n_allowed = int(allowed[: len(self.vectors)].sum())
+        """Top ``k`` allowed positions by cosine with the (encoded) ``query``, best first.
+
+        Few allowed items (at most ``exact_limit``): all of them scored exactly. Otherwise the index is
+        searched once for ``k``; when the constraints hide some of those, again with the allowed items as
+        a faiss selector (the graph walk skips the others, so ``k`` allowed ones come back without
+        oversampling); exact scoring remains the fallback when even that returns fewer than ``k``.
+        """
+        allowed = np.asarray(allowed[: len(self.vectors)], dtype=bool)
+        n_allowed = int(np.count_nonzero(allowed))
         if n_allowed == 0 or len(self.index) == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         k = min(k, n_allowed)
-        ids, scores = self.index.search(query[None, :], k=min(len(self.index), k * self.oversample))
+        if n_allowed <= self.exact_limit:
+            return self._exact(query, np.flatnonzero(allowed), k)
+        ids, scores = self.index.search(query[None, :], k=min(len(self.index), k))
         keep = (ids[0] >= 0) & allowed[np.maximum(ids[0], 0)]
+        if keep.sum() < k:
+            ids, scores = _selected_search(self.index, query, k, allowed)
+            keep = (ids[0] >= 0) & allowed[np.maximum(ids[0], 0)]
         found, found_scores = ids[0][keep], scores[0][keep]
         if len(found) >= k:
             return found[:k], found_scores[:k]
-        subset = np.flatnonzero(allowed[: len(self.vectors)])  # exact: every allowed item scored
+        return self._exact(query, np.flatnonzero(allowed), k)
+
+    def _exact(self, query: np.ndarray, subset: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         sims = self.vectors[subset] @ query
-        order = np.lexsort((subset, -sims))[:k]
+        if len(subset) > k:
+            top = np.argpartition(-sims, k - 1)[:k]
+            subset, sims = subset[top], sims[top]
+        order = np.lexsort((subset, -sims))
         return subset[order].astype(np.int64), sims[order].astype(np.float32)
+
+
+def _selected_search(
+    index: VectorIndex, query: np.ndarray, k: int, allowed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``index.search`` restricted to the ids ``allowed`` marks, through a faiss ID selector.
+
+    The selector works on the index's storage positions; :class:`VectorIndex` keeps the position -> id
+    map as ``_ids`` (-1 for dead positions) and the faiss index as ``_index``.
+    """
+    import faiss
+
+    from shoprec.text.index import normalise
+
+    ids = index._ids  # noqa: SLF001 (storage position -> id; no public accessor yet)
+    live = ids >= 0
+    ok = np.zeros(len(ids), dtype=bool)
+    ok[live] = allowed[np.minimum(ids[live], len(allowed) - 1)] & (ids[live] < len(allowed))
+    bitmap = np.packbits(ok, bitorder="little")  # kept alive in this frame: faiss reads it during the search
+    selector = faiss.IDSelectorBitmap(bitmap)
+    if index.kind == "hnsw":
+        params = faiss.SearchParametersHNSW(efSearch=max(index.ef_search, k), sel=selector)
+    else:
+        params = faiss.SearchParameters(sel=selector)
+    distances, positions = index._index.search(normalise(query), k, params=params)  # noqa: SLF001
+    found = np.where(positions >= 0, ids[np.maximum(positions, 0)], -1)
+    return found, distances.astype(np.float32)
