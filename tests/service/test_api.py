@@ -648,3 +648,17 @@ def test_bad_input_is_a_4xx_naming_what_is_wrong(
     text = response.text
     assert "Traceback" not in text and str(models_dir) not in text and ".py" not in text
     assert store.count_events() == before, "a refused request stored events"
+
+
+def test_a_warmed_feed_is_served_from_the_cache_until_the_shopper_acts(client, read) -> None:
+    """The warm-up writes entries under the stamp a shopper with no live event and no live query
+    has; a stamp format that drifted from it would make every warmed entry a miss."""
+    warming = client.app.state.engine.cache.warming
+    deadline = time.monotonic() + 60
+    while not (warming and all(state["finished"] for state in warming.values())):
+        assert time.monotonic() < deadline, f"the feed cache did not finish warming: {warming}"
+        time.sleep(0.05)
+    user = str(client.app.state.engine.versions.default().dataset.user_vocab.ids()[-1])
+    assert client.get(f"/v1/users/{user}/profile", headers=read).json()["live_events"] == 0
+    feed = client.get(f"/v1/users/{user}/recommendations", headers=read).json()
+    assert "served from the feed cache" in feed["notes"], feed["notes"]

@@ -167,7 +167,7 @@ class FeedCache:
             for start in range(0, len(users), batch):
                 if dep.version not in engine.versions.loaded:
                     break  # swapped out meanwhile
-                stamp = (engine.overlay.seq, "")
+                stamp = (engine.overlay.seq, "", 0.0)  # no live event, no live query: LiveEvents.stamp
                 contexts = contexts_from_dataset(
                     dep.dataset, np.arange(start, min(start + batch, len(users))), now=int(engine.now(dep))
                 )

@@ -21,9 +21,10 @@ from shoprec.service.catalog import Catalog
 from shoprec.service.feedcache import DEPTH as CACHE_DEPTH
 from shoprec.service.feedcache import FeedCache, Packed, Proposal
 from shoprec.service.history import Histories
+from shoprec.service.live import LiveEvents
 from shoprec.service.newitems import Columns, blend_new, query_vector, text_neighbours
 from shoprec.service.served import DEGRADED_NOTE, ITEM_SCENARIOS, Filters, ServedList
-from shoprec.service.store.base import Event, Impression
+from shoprec.service.store.base import Impression
 from shoprec.service.versions import Deployed
 
 HOME_NEW_SLOTS = 1
@@ -100,12 +101,12 @@ class Feeds:
         return out
 
     def _home(
-        self, dep: Deployed, ctx: UserContext, live: list[Event], user_id: str | None, depth: int, trim: bool
+        self, dep: Deployed, ctx: UserContext, live: LiveEvents, user_id: str | None, depth: int, trim: bool
     ) -> Proposal:
         """The home feed from the cache while the user and the catalog did not change, else the
         pipeline. ``trim``: only the first ``depth`` items are read (nothing is filtered out after)."""
         cacheable = self.use_cache and bool(user_id) and depth <= CACHE_DEPTH
-        key, stamp = (dep.version, user_id), (self.catalog.overlay.seq, live[-1].event_id if live else "")
+        key, stamp = (dep.version, user_id), (self.catalog.overlay.seq, *live.stamp)
         if cacheable and (hit := self.cache.get(key, stamp, dep, depth)) is not None:
             return Proposal(hit.items, hit.scores, hit.sources, hit.shares, hit.notes + ["served from the feed cache"])
         rec = dep.pipeline.recommend([ctx], CACHE_DEPTH if cacheable else depth)[0]
