@@ -2,12 +2,16 @@
 
 A hit's reasons, in this order (each only when it holds):
 
+- ``pinned``: the shop placed it at this slot for this query;
 - ``words``: the query words the product contains ("matches: cordless, drill");
+- ``synonym``: words it contains only through the shop's synonyms ("via synonyms: sofa (for couch)");
 - ``semantic``: the dense source proposed it ("close in meaning to the query (#3)");
+- ``browse``: a query of constraints only, ordered by popularity;
 - ``personal``: the shopper's profile takes a visible share of its score ("suits your history: 23 %
   of the score"), shown from :data:`PERSONAL_SHOWN` on;
 - ``constraints``: the query's constraints it satisfies, those that were not relaxed ("brand:
-  Nordhaus, max price: 50").
+  Nordhaus, max price: 50");
+- ``promoted`` / ``buried``: the shop's rule for this query raised or lowered its score.
 
 >>> explain_hit(hit, result, "zh")          # doctest: +SKIP
 '匹配词：cordless, drill；语义相近（第 3 名）'
@@ -36,6 +40,11 @@ TEXT = {
         "constraints": "satisfies {what}",
         "sep": "; ",
         "browse": "among the most popular products that satisfy the constraints",
+        "pinned": "placed here by the shop",
+        "synonym": "via synonyms: {pairs}",
+        "pair": "{added} (for {typed})",
+        "promoted": "promoted by the shop",
+        "buried": "lowered by the shop",
     },
     "zh": {
         "words": "匹配词：{words}",
@@ -44,6 +53,11 @@ TEXT = {
         "constraints": "满足 {what}",
         "sep": "；",
         "browse": "满足条件的热门商品",
+        "pinned": "由商家固定在此位置",
+        "synonym": "同义词匹配：{pairs}",
+        "pair": "{added}（对应 {typed}）",
+        "promoted": "商家提升",
+        "buried": "商家降低",
     },
 }
 
@@ -52,8 +66,17 @@ def reasons(hit: Hit, result: SearchResult, lang: str = "en") -> list[dict[str, 
     """The reasons ``hit`` is in ``result``: ``{"kind": ..., "text": ...}`` in ``lang`` (en or zh)."""
     text = TEXT.get(lang, TEXT["en"])
     out: list[dict[str, str]] = []
-    if hit.matched:
-        out.append({"kind": "words", "text": text["words"].format(words=", ".join(hit.matched))})
+    if not math.isnan(hit.features.get("merch_slot", math.nan)):
+        out.append({"kind": "pinned", "text": text["pinned"]})
+    query = result.query
+    added = {a: t for t, phrase in query.synonyms for a in phrase.split()}
+    typed = [w for w in hit.matched if w not in added or w in query.text.casefold().split()]
+    via = [w for w in hit.matched if w not in typed]
+    if typed:
+        out.append({"kind": "words", "text": text["words"].format(words=", ".join(typed))})
+    if via:
+        pairs = ", ".join(text["pair"].format(added=w, typed=added[w]) for w in via)
+        out.append({"kind": "synonym", "text": text["synonym"].format(pairs=pairs)})
     if "dense" in hit.sources:
         out.append({"kind": "semantic", "text": text["semantic"].format(rank=hit.sources["dense"].rank)})
     if "popularity" in hit.shares:
@@ -64,6 +87,10 @@ def reasons(hit: Hit, result: SearchResult, lang: str = "en") -> list[dict[str, 
     kept = applied_constraints(result.query, result.relaxed)
     if kept.describe(lang):
         out.append({"kind": "constraints", "text": text["constraints"].format(what=kept.describe(lang))})
+    lift = hit.features.get("merch_lift", 0.0)
+    if lift > 0 or lift < 0:
+        kind = "promoted" if lift > 0 else "buried"
+        out.append({"kind": kind, "text": text[kind]})
     return out
 
 
@@ -95,7 +122,10 @@ def query_dict(query: ParsedQuery, lang: str = "en") -> dict[str, Any]:
         "max_price": bound(query.max_price),
         "brands": list(query.brands),
         "categories": list(query.categories),
+        "colours": list(query.colours),
+        "sizes": list(query.sizes),
         "terms": list(query.terms),
+        "synonyms": [list(pair) for pair in query.synonyms],
         "describe": query.describe(lang),
     }
 
@@ -107,7 +137,7 @@ def hit_dict(hit: Hit, result: SearchResult, lang: str = "en") -> dict[str, Any]
         "brand": hit.product.brand,
         "category": hit.product.category,
         "price": _number(hit.product.price),
-        "score": hit.score,
+        "score": _number(hit.score),
         "shares": dict(hit.shares),
         "sources": {name: {"rank": s.rank, "score": _number(s.score)} for name, s in hit.sources.items()},
         "matched": list(hit.matched),

@@ -34,6 +34,7 @@ exist elsewhere ("outdoor lantern" drops the category ``Sports > Outdoor``, whic
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -46,11 +47,12 @@ from shoprec.errors import ShoprecError
 from shoprec.pipeline.filters import category_mask
 from shoprec.search.dense import DenseIndex
 from shoprec.search.lexical import LexicalIndex
+from shoprec.search.merch import Merchandising
 from shoprec.search.prices import Bound
 from shoprec.search.products import Product, ProductTable, products_from_dataset
 from shoprec.search.query import ParsedQuery, QueryParser
 from shoprec.search.spelling import SpellCorrector
-from shoprec.search.tokenize import term, words
+from shoprec.search.tokenize import fold, term, tokenize, words
 from shoprec.text.encoders import Encoder
 
 if TYPE_CHECKING:
@@ -145,6 +147,7 @@ class SearchEngine:
         stages: Sequence[Stage] = (),
         personal_pool: int = 1000,
         popularity: np.ndarray | None = None,
+        merch: Merchandising | None = None,
     ) -> None:
         if candidates < 1 or rrf_k < 0 or personal_pool < candidates:
             raise ShoprecError(
@@ -167,6 +170,8 @@ class SearchEngine:
                     f"got shape {popularity.shape}"
                 )
             self.popularity = popularity
+        self.merch = merch
+        self.merch_warnings = merch.validate(table) if merch is not None else []
         for stage in self.stages:
             if not str(getattr(stage, "name", "")) or int(getattr(stage, "top", 0)) < 1:
                 raise ShoprecError(f"search: a stage needs a name and top >= 1, got {stage!r}")
@@ -178,11 +183,12 @@ class SearchEngine:
         encoder: Encoder | None = None,
         cache_dir: str | Path | None = None,
         stages: Sequence[Stage] = (),
+        merch: Merchandising | None = None,
     ) -> SearchEngine:
         """An engine over a dataset's catalogue; dense retrieval only when an ``encoder`` is given."""
         table = ProductTable(products_from_dataset(dataset))
         dense = DenseIndex.from_dataset(dataset, table, encoder, cache_dir) if encoder is not None else None
-        return cls(table, dense=dense, stages=stages, popularity=shoppers_per_item(dataset))
+        return cls(table, dense=dense, stages=stages, popularity=shoppers_per_item(dataset), merch=merch)
 
     # ------------------------------------------------------------------ catalogue changes
     def upsert(self, products: Iterable[Product]) -> None:
@@ -227,31 +233,80 @@ class SearchEngine:
         if not parsed.terms and not parsed.has_constraints:
             notes.append("the query has no words to rank products by: nothing is returned")
             return SearchResult(parsed, [], (), tuple(corrections), tuple(notes), offset=int(offset))
+        parsed = self._expand(parsed)
+        notes += [f"also searched for '{added}' (a synonym of '{typed}')" for typed, added in parsed.synonyms]
         if parsed.terms:
             vector = None
             if self.dense is not None and parsed.semantic_text.strip():
                 vector = self.dense.encode_query(parsed.semantic_text)
             depth = self.personal_pool if profile is not None else self.candidates
-            ranked, relaxed = self._retrieve_relaxing(parsed, list(parsed.terms), vector, outer, depth)
+            terms = list(dict.fromkeys(parsed.terms + parsed.synonym_terms))
+            ranked, relaxed = self._retrieve_relaxing(parsed, terms, vector, outer, depth)
             fused = self._fuse(ranked, profile)
         else:  # only constraints: browse what they allow, most popular first
-            mask, relaxed = self._allowed_relaxing(parsed, outer)
-            fused = self._browse(mask, profile)
+            _, relaxed = self._allowed_relaxing(parsed, outer)
+            fused = self._browse(self._mask(parsed, relaxed, outer), profile)
         if relaxed:
             notes.append("nothing matched every constraint; dropped: " + ", ".join(relaxed))
+        key = None
+        if self.merch is not None:
+            key = self.merch.rule_for(query, _corrected(parsed.text, corrections))
+        if key is not None:
+            notes += self._merchandise(fused, key, self._mask(parsed, relaxed, outer))
         ordered = self._order(fused, parsed, offset + k)
         from shoprec.search.facets import facets
 
+        shown = fused.positions if fused.order is None else fused.positions[fused.order]
         return SearchResult(
             parsed,
             ordered[offset : offset + k],
             tuple(relaxed),
             tuple(corrections),
             tuple(notes),
-            facets=facets(self.table, fused.positions),
-            total=len(fused.positions),
+            facets=facets(self.table, shown),
+            total=len(shown),
             offset=int(offset),
         )
+
+    def _mask(self, parsed: ParsedQuery, relaxed: Sequence[str], outer: np.ndarray) -> np.ndarray:
+        """What the query allows once ``relaxed`` are dropped, ANDed with the caller's mask."""
+        for name in relaxed:
+            parsed = parsed.without(name)
+        return self.allowed(parsed) & outer
+
+    def _expand(self, parsed: ParsedQuery) -> ParsedQuery:
+        """The shop's synonyms of the query's words (constraint words included: "mobile phone" may name a
+        category), as extra lexical terms."""
+        found = self.merch.synonyms.expand(tokenize(parsed.semantic_text)) if self.merch is not None else []
+        if not found:
+            return parsed
+        added = tuple(t for _, _, terms in found for t in terms if t not in parsed.terms)
+        pairs = tuple(dict.fromkeys((typed, phrase) for typed, phrase, _ in found))
+        return replace(parsed, synonyms=pairs, synonym_terms=tuple(dict.fromkeys(added)))
+
+    def _merchandise(self, fused: Fused, key: str, mask: np.ndarray) -> list[str]:
+        """The shop's rule for this query: blocks, boosts, buries and pins set ``fused.order``."""
+        arranged = self.merch.arrange(key, self.table, fused.positions, fused.score, mask)
+        index = {p: i for i, p in enumerate(fused.positions.tolist())}
+        new = [p for p in arranged.positions.tolist() if p not in index]
+        if new:  # pins no source proposed: rows with no features and no score parts
+            index.update({p: len(fused.positions) + j for j, p in enumerate(new)})
+            fused.positions = np.concatenate([fused.positions, np.asarray(new, dtype=np.int64)])
+            fused.features = {n: np.concatenate([v, np.full(len(new), np.nan)]) for n, v in fused.features.items()}
+            fused.parts = {n: np.concatenate([v, np.zeros(len(new))]) for n, v in fused.parts.items()}
+            fused.score = np.concatenate([fused.score, np.full(len(new), np.nan)])
+        fused.order = np.asarray([index[p] for p in arranged.positions.tolist()], dtype=np.int64)
+        lift = np.zeros(len(fused.positions))  # only boosted and buried items move (no float32 round-off)
+        moved = np.isin(arranged.positions, arranged.moved)
+        lift[fused.order[moved]] = np.nan_to_num(arranged.score[moved] - fused.score[fused.order[moved]], nan=0.0)
+        fused.features["merch_lift"] = lift
+        fused.features["merch_slot"] = np.full(len(fused.positions), np.nan)
+        for pos, slot in arranged.pinned.items():
+            if pos in index:
+                fused.features["merch_slot"][index[pos]] = slot
+        fused.parts["merch"] = np.clip(lift, 0.0, None)
+        fused.score = np.where(np.isnan(fused.score), 0.0, fused.score) + lift
+        return arranged.notes
 
     def _outer_mask(self, allowed: np.ndarray | None) -> np.ndarray:
         if allowed is None:
@@ -419,12 +474,15 @@ class SearchEngine:
         return features, score
 
     def _order(self, fused: Fused, query: ParsedQuery, need: int) -> list[Hit]:
-        """The best ``need`` hits (at least every stage's ``top``), stages applied in order."""
+        """The best ``need`` hits (at least every stage's ``top``), stages applied in order; pinned
+        hits keep their slots (a stage reorders the other hits of its top among their own places)."""
         size = max([need] + [int(s.top) for s in self.stages])
         surface = _surface_words(query)
-        hits = [self._hit(fused, i, surface) for i in _top(fused.score, fused.positions, size).tolist()]
+        best = _top(fused.score, fused.positions, size) if fused.order is None else fused.order[:size]
+        hits = [self._hit(fused, i, surface) for i in best.tolist()]
         for stage in self.stages:
-            top = hits[: int(stage.top)]
+            places = [n for n, h in enumerate(hits[: int(stage.top)]) if np.isnan(h.features.get("merch_slot", np.nan))]
+            top = [hits[n] for n in places]
             if not top:
                 continue
             scores = np.asarray(stage.score(query, top), dtype=np.float64)
@@ -435,7 +493,8 @@ class SearchEngine:
             for hit, value in zip(top, scores.tolist(), strict=True):
                 hit.features[f"stage_{stage.name}"] = value
             ranked = np.lexsort((np.arange(len(top)), -np.nan_to_num(scores, nan=-np.inf)))
-            hits[: len(top)] = [top[i] for i in ranked.tolist()]
+            for place, i in zip(places, ranked.tolist(), strict=True):
+                hits[place] = top[i]
         return hits
 
     def _hit(self, fused: Fused, i: int, surface: dict[str, str]) -> Hit:
@@ -448,7 +507,11 @@ class SearchEngine:
         }
         score = float(fused.score[i])
         total = sum(float(part[i]) for part in fused.parts.values())
-        shares = {name: float(part[i]) / total for name, part in fused.parts.items()} if total > 0 else {}
+        shares = (
+            {name: float(part[i]) / total for name, part in fused.parts.items() if part[i] > 0} if total > 0 else {}
+        )
+        if not shares and not np.isnan(features.get("merch_slot", np.nan)):
+            shares = {"merch": 1.0}  # a pin no source proposed: placed by the shop alone
         matched = tuple(surface[t] for t in self.lexical.matched(pos, list(surface)))
         product = self.table.products[pos]
         return Hit(product.item_id, pos, score, product, sources, matched, features, shares)
@@ -462,6 +525,15 @@ class Fused:
     features: dict[str, np.ndarray]
     parts: dict[str, np.ndarray]
     score: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    order: np.ndarray | None = None  # explicit ordering (indices) once the shop's rules ran; else by score
+
+
+def _corrected(text: str, corrections: Sequence[tuple[str, str]]) -> str:
+    """``text`` (folded) with each misspelt word replaced, for looking up the shop's rules."""
+    out = fold(text)
+    for old, new in corrections:
+        out = re.sub(rf"\b{re.escape(old)}\b", new, out)
+    return out
 
 
 def _top(score: np.ndarray, positions: np.ndarray, n: int) -> np.ndarray:
@@ -493,4 +565,7 @@ def _surface_words(query: ParsedQuery) -> dict[str, str]:
     out: dict[str, str] = {}
     for word in words(query.semantic_text):
         out.setdefault(term(word), word)
+    for _, added in query.synonyms:
+        for word in words(added):
+            out.setdefault(term(word), word)
     return out

@@ -104,6 +104,7 @@ class ProductTable:
     def __init__(self, products: Iterable[Product]) -> None:
         self.products: list[Product] = []
         self._where: dict[str, int] = {}
+        self.version = 0  # counts changes, so what is built from the table knows when to rebuild
         self.alive = np.zeros(0, dtype=bool)
         self.price = np.zeros(0, dtype=np.float64)
         self.brand_key = np.zeros(0, dtype=object)  # brand trimmed and case folded, for the brand filter
@@ -123,6 +124,7 @@ class ProductTable:
 
     def upsert(self, products: Iterable[Product]) -> list[int]:
         """Add new items, replace known ones (a removed item comes back); returns their positions."""
+        self.version += 1
         positions = []
         new_price = []
         for product in products:
@@ -162,4 +164,5 @@ class ProductTable:
             raise ShoprecError(f"cannot remove unknown item ids {unknown[:5]}: they were never added")
         positions = [self._where[i] for i in ids]
         self.alive[positions] = False
+        self.version += 1
         return positions

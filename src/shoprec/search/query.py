@@ -88,6 +88,8 @@ class ParsedQuery:
         terms: index terms left after removing constraint phrases; what lexical retrieval matches.
         constraint_terms: index terms of the brand, category, colour and size phrases.
         semantic_text: the text without price phrases, for the dense encoder.
+        synonyms: ``(typed, added)`` phrases the shop's synonyms added to the lexical query.
+        synonym_terms: the index terms of the added phrases (searched besides ``terms``).
         notes: what was changed or could not be used, for the client.
     """
 
@@ -104,6 +106,8 @@ class ParsedQuery:
     constraint_terms: tuple[str, ...] = ()
     semantic_text: str = ""
     notes: tuple[str, ...] = field(default=())
+    synonyms: tuple[tuple[str, str], ...] = ()
+    synonym_terms: tuple[str, ...] = ()
 
     @property
     def has_constraints(self) -> bool:
