@@ -108,3 +108,69 @@ def test_query_tower_refuses_training_data_without_a_positive(tmp_path, minilm_v
     _, judged = world()
     with pytest.raises(ShoprecError, match="no training pair has relevance >= 4"):
         finetune_queries("minilm", minilm_vectors, judged, judged, tmp_path, QueryTowerSettings(min_relevance=4.0))
+
+
+# ---------------------------------------------------------------------------------------------- search-train
+@pytest.fixture
+def judged_shop(tmp_path):
+    """A folder shop (24 products: 6 of each of 4 kinds) and a judgments CSV: "<kind> <n>" rates its
+    kind's products 3 and two products of other kinds 1."""
+    kinds = ["garden hose", "table lamp", "cordless drill", "kitchen sink"]
+    colours = ["red", "blue", "green", "black", "white", "grey"]
+    items = [(f"{k.split()[1]}-{j}", f"{c} {k}") for k in kinds for j, c in enumerate(colours)]
+    pd.DataFrame(items, columns=["item_id", "title"]).to_csv(tmp_path / "items.csv", index=False)
+    pd.DataFrame({"user_id": ["u1", "u2"], "item_id": ["hose-0", "lamp-1"]}).to_csv(
+        tmp_path / "interactions.csv", index=False
+    )
+    rows = []
+    for k, kind in enumerate(kinds):
+        word = kind.split()[1]
+        for n in range(8):
+            rows += [(f"{word} {n}", f"{word}-{j}", 3.0) for j in range(6)]
+            other = kinds[(k + 1) % 4].split()[1]
+            rows += [(f"{word} {n}", f"{other}-{j}", 1.0) for j in range(2)]
+    pd.DataFrame(rows, columns=["query", "item_id", "relevance"]).to_csv(tmp_path / "judged.csv", index=False)
+    return tmp_path
+
+
+def test_search_train_writes_models_and_a_manifest_of_held_out_metrics(judged_shop, tmp_path, capsys):
+    from shoprec.cli.main import main
+    from shoprec.search.crossencoder import CrossEncoderStage
+    from shoprec.search.ranker import RankerStage
+
+    out = tmp_path / "search-models"
+    argv = ["search-train", str(judged_shop), "--out", str(out), "--judgments", str(judged_shop / "judged.csv")]
+    argv += ["--min-relevance", "2.5", "--max-length", "16", "--threads", "1", "--quiet"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "queries: 19 train, 7 validation, 6 test (seed 0)" in printed
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["judgments"]["pairs"] == 256 and manifest["item_encoder"] == "minilm-int8"
+    assert set(manifest["query_tower"]["before"]) >= {"recall@10", "recall@100", "mrr"}
+    assert manifest["query_tower"]["pairs"]["held_out_queries"] == 6  # measured on the test queries
+    assert manifest["crossencoder"]["after"]["pair_accuracy"] >= 0.0
+    assert (out / "query_encoder" / "modules.json").is_file()
+    CrossEncoderStage(out / "crossencoder")
+    if manifest["ranker"]["trained"]:
+        RankerStage(out / "ranker")
+    else:
+        assert "queries have a relevant product" in manifest["ranker"]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--split", "0.5,0.5"], "--split needs three shares"),
+        (["--split", "0.5,0.2,0.2"], "add up to 1"),
+        (["--epochs", "0"], "--epochs must be at least 1"),
+        (["--item-encoder", "use-multilingual"], "must come from minilm or minilm-int8"),
+        (["--judgments", "missing.csv"], "judgments file missing.csv: not found"),
+        ([], "no judgments: the dataset has no search log"),
+    ],
+)
+def test_search_train_bad_input_ends_in_one_line(judged_shop, tmp_path, capsys, extra, message):
+    from shoprec.cli.main import main
+
+    assert main(["search-train", str(judged_shop), "--out", str(tmp_path / "o"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

@@ -18,6 +18,7 @@ from shoprec.cli import (
     eval_cmds,
     model_cmds,
     search_cmd,
+    search_train_cmd,
     service_cmds,
     text_cmds,
 )
@@ -36,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks for unexpected errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    for module in (demo_cmd, data_cmds, eval_cmds, model_cmds, text_cmds, bundle_cmd, search_cmd, service_cmds):
+    modules = (demo_cmd, data_cmds, eval_cmds, model_cmds, text_cmds, bundle_cmd, search_cmd, search_train_cmd)
+    for module in (*modules, service_cmds):
         module.add_commands(commands)
     return parser
 
