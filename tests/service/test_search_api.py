@@ -283,3 +283,46 @@ def test_unknown_filter_values_and_out_of_range_paging_are_422_naming_them(clien
     assert f"query.{named}" in body["error"] and body["detail"][0]["where"] == f"query.{named}"
     if "category" in params:
         assert params["category"] in body["error"] and "Fashion" in body["error"], "says what exists"
+
+
+def test_a_preview_search_is_not_logged(client, store) -> None:
+    """The dashboard's search box: ``log=False`` leaves the search log and the live queries alone."""
+    from shoprec.service.search import search as answer
+
+    user = f"merchant-{uuid.uuid4().hex[:8]}"
+    body = answer(client.app.state.engine, "cotton", user_id=user, k=3, log=False)
+    assert body["search_id"] is None and body["hits"]
+    assert store.user_searches(user) == []
+
+
+# ---------------------------------------------------------------------- re-scoring stages
+def test_a_configured_search_ranker_reorders_the_best_hits(models_dir: Path, tmp_path: Path) -> None:
+    """A ranker trained to put products with short titles first (a planted rule) re-scores the hits."""
+    import numpy as np
+
+    from shoprec.search.ranker import FEATURES, SearchRanker
+
+    rng = np.random.default_rng(0)
+    lists = []
+    for _ in range(30):
+        x = rng.normal(size=(40, len(FEATURES)))
+        words = x[:, FEATURES.index("title_words")] = rng.integers(3, 20, size=40)
+        lists.append((x, (words < 8).astype(np.int32) * 3))
+    folder = SearchRanker().fit(lists).save(tmp_path / "ranker")
+    settings = ServiceSettings(
+        models_dir=str(models_dir), auth=False, search_dense=False, search_ranker=str(folder), poll_seconds=3600
+    )
+    with TestClient(create_app(settings)) as ranked:
+        body = ranked.get("/v1/search", params={"q": "cotton", "k": 10}).json()
+    scores = [h["features"]["stage_ranker"] for h in body["hits"]]
+    assert len(scores) == 10 and scores == sorted(scores, reverse=True)
+    assert body["dense"] is False and all(set(h["sources"]) == {"lexical"} for h in body["hits"])
+
+
+def test_a_missing_stage_folder_stops_the_service_at_start(models_dir: Path, tmp_path: Path) -> None:
+    from shoprec.errors import ShoprecError
+
+    settings = ServiceSettings(models_dir=str(models_dir), auth=False, search_cross_encoder=str(tmp_path / "nope"))
+    with pytest.raises(ShoprecError, match="search_cross_encoder: no such file or folder"):
+        with TestClient(create_app(settings)):
+            pass

@@ -38,6 +38,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
     serve.add_argument("--no-auth", action="store_true", help="serve without API keys (private machines only)")
     serve.add_argument("--cors", help="comma-separated browser origins allowed to call the API")
+    serve.add_argument(
+        "--no-search-dense", action="store_true", help="product search by words only (no query encoder loaded)"
+    )
+    serve.add_argument("--search-ranker", help="learned search ranker folder re-scoring each search's best 100 hits")
+    serve.add_argument("--search-cross-encoder", help="cross-encoder folder re-scoring each search's best 20 hits")
     serve.set_defaults(run=run_serve)
 
     keys = commands.add_parser("keys", help="create and list API keys")
@@ -86,6 +91,9 @@ def run_serve(args: argparse.Namespace) -> int:
         args,
         auth=False if args.no_auth else None,
         cors_origins=[o.strip() for o in args.cors.split(",") if o.strip()] if args.cors else None,
+        search_dense=False if args.no_search_dense else None,
+        search_ranker=args.search_ranker,
+        search_cross_encoder=args.search_cross_encoder,
     )
     serve(settings, args.host, args.port, args.workers)
     return 0

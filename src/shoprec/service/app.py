@@ -32,7 +32,7 @@ from shoprec.service.live_redis import open_live
 from shoprec.service.metrics import Metrics
 from shoprec.service.problems import status_of
 from shoprec.service.schemas import Problem
-from shoprec.service.searching import Searching, SharedEncoders
+from shoprec.service.searching import Searching, SharedEncoders, load_stages
 from shoprec.service.settings import ServiceSettings
 from shoprec.service.store import open_store
 from shoprec.service.store.base import StoreError
@@ -72,7 +72,8 @@ async def lifespan(app: FastAPI):
 def _searching(engine: Engine, settings: ServiceSettings, encoders: SharedEncoders) -> Searching:
     """Search engines for the loaded versions, built now (the service is ready once they are), and for
     each version loaded later right after it starts serving (on the loader's thread)."""
-    searching = Searching(engine.catalog, dense=settings.search_dense, encoders=encoders)
+    stages = load_stages(settings.search_ranker, settings.search_cross_encoder)
+    searching = Searching(engine.catalog, dense=settings.search_dense, encoders=encoders, stages=stages)
     for dep in list(engine.versions.loaded.values()):
         searching.prepare(dep)
     warm = engine.versions.on_load

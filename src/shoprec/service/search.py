@@ -40,8 +40,13 @@ def search(
     offset: int = 0,
     filters: Filters | None = None,
     lang: str = "en",
+    log: bool = True,
 ) -> dict:
-    """The ``GET /v1/search`` answer: the engine's result (``SearchResult.to_dict``) with a ``search_id``."""
+    """The ``GET /v1/search`` answer: the engine's result (``SearchResult.to_dict``) with a ``search_id``.
+
+    ``log=False`` (previews such as the dashboard's) writes nothing to the search log or the shopper's
+    live queries, and the answer's ``search_id`` is None: no click can refer to it.
+    """
     if query is None or not query.strip():
         raise ShoprecError("the query parameter q is empty: give some words to search for (e.g. q=wireless charger)")
     began = time.perf_counter()
@@ -51,10 +56,11 @@ def search(
     result, vs = engine.catalog.searching.search(
         dep, query, k, offset, filters, profile=(lambda vs: _profile(vs, *history)) if history else None
     )
-    search_id, at = uuid.uuid4().hex, time.time()
-    engine.store.log_search(search_id, user_id, result.query.text, result.total, at)
-    if user_id:
-        engine.live.record_search(user_id, result.query.text, at)
+    search_id, at = (uuid.uuid4().hex if log else None), time.time()
+    if log:
+        engine.store.log_search(search_id, user_id, result.query.text, result.total, at)
+        if user_id:
+            engine.live.record_search(user_id, result.query.text, at)
     body = result.to_dict(lang)
     body.update(
         search_id=search_id,

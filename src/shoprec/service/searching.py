@@ -126,10 +126,32 @@ class VersionSearch:
         return self._suggester
 
 
-def build_search(dep: Deployed, encoders: SharedEncoders | None = None, dense: bool = True) -> VersionSearch:
-    """The search engine of a loaded version (dense retrieval when ``dense`` and the encoder is loadable)."""
+def load_stages(ranker: str | None = None, cross_encoder: str | None = None) -> list:
+    """Re-scoring stages from the service settings: the learned ranker (best 100), then the
+    cross-encoder (best 20); a missing or broken folder stops the service at start with its error."""
+    stages = []
+    for path, label in ((ranker, "search_ranker"), (cross_encoder, "search_cross_encoder")):
+        if path and not Path(path).exists():
+            raise ShoprecError(f"{label}: no such file or folder {path!r}")
+    if ranker:
+        from shoprec.search.ranker import RankerStage
+
+        stages.append(RankerStage(ranker))
+    if cross_encoder:
+        from shoprec.search.crossencoder import CrossEncoderStage
+
+        stages.append(CrossEncoderStage(cross_encoder))
+    return stages
+
+
+def build_search(
+    dep: Deployed, encoders: SharedEncoders | None = None, dense: bool = True, stages: Sequence = ()
+) -> VersionSearch:
+    """The search engine of a loaded version (dense retrieval when ``dense`` and the encoder is loadable;
+    ``stages`` re-score the fused order; popularity, for queries that hold only constraints, is the
+    number of shoppers of each item in the version's snapshot)."""
     from shoprec.search.dense import DenseIndex
-    from shoprec.search.hybrid import SearchEngine
+    from shoprec.search.hybrid import SearchEngine, shoppers_per_item
     from shoprec.search.products import ProductTable, products_from_dataset
 
     began = time.perf_counter()
@@ -142,7 +164,7 @@ def build_search(dep: Deployed, encoders: SharedEncoders | None = None, dense: b
         index = DenseIndex(LazyEncoder(name, vectors.shape[1], encoders or SharedEncoders()), vectors, table.alive)
     elif dense:
         notes.append(f"dense retrieval off: encoder {name!r} cannot be loaded here or the item vectors do not fit")
-    engine = SearchEngine(table, dense=index)
+    engine = SearchEngine(table, dense=index, stages=stages, popularity=shoppers_per_item(dep.dataset))
     in_stock = np.asarray(dep.info.in_stock, dtype=bool).copy()
     queries = dep.dataset.queries
     counts = Counter(str(q) for q in queries["query"].dropna()) if queries is not None else Counter()
@@ -159,8 +181,10 @@ def product_of(record: ItemRecord) -> Product:
 class Searching:
     """The engines of the loaded versions over one catalog (see the module docstring)."""
 
-    def __init__(self, catalog: Catalog, dense: bool = True, encoders: SharedEncoders | None = None) -> None:
-        self.catalog, self.dense = catalog, dense
+    def __init__(
+        self, catalog: Catalog, dense: bool = True, encoders: SharedEncoders | None = None, stages: Sequence = ()
+    ) -> None:
+        self.catalog, self.dense, self.stages = catalog, dense, list(stages)
         self.encoders = encoders or SharedEncoders()
         self._built: dict[str, VersionSearch] = {}
         self._building: dict[str, threading.Lock] = {}
@@ -178,7 +202,7 @@ class Searching:
             found = self._built.get(dep.version)
             if found is not None and found.dep is dep:
                 return found
-            built = build_search(dep, self.encoders, self.dense)
+            built = build_search(dep, self.encoders, self.dense, self.stages)
             log.info(
                 "search engine of %s built in %.2f s (%d items)",
                 dep.version,

@@ -42,6 +42,11 @@ class ServiceSettings:
     search_dense: bool = True
     """Product search also retrieves by the version's item vectors, queries encoded by the version's
     encoder (loaded on the first query); off: lexical search only (BM25, spelling, constraints)."""
+    search_ranker: str | None = None
+    """A learned search ranker (the folder ``SearchRanker.save`` writes) re-scoring each search's best 100
+    hits; empty: the fused order."""
+    search_cross_encoder: str | None = None
+    """A fine-tuned cross-encoder folder re-scoring each search's best 20 hits (after the ranker)."""
 
     @classmethod
     def from_env(cls, **overrides) -> ServiceSettings:
