@@ -72,7 +72,7 @@ def items(client: TestClient):
 def search(client: TestClient, headers: dict, status: int = 200, **params) -> dict:
     response = client.get("/v1/search", params=params, headers=headers)
     assert response.status_code == status, response.text
-    assert "Traceback" not in response.text and "File \"" not in response.text
+    assert "Traceback" not in response.text and 'File "' not in response.text
     return response.json()
 
 
@@ -169,7 +169,8 @@ def test_the_item_lookup_orders_id_and_title_matches_by_relevance(client, read, 
     assert client.get("/v1/items", params={"q": row["item_id"]}, headers=read).json()[0]["item_id"] == row["item_id"]
     chinese = items[items["language"] == "zh"].iloc[0]
     part = chinese["title"].split()[1]
-    assert chinese["item_id"] in [f["item_id"] for f in client.get("/v1/items", params={"q": part}, headers=read).json()]
+    found = client.get("/v1/items", params={"q": part}, headers=read).json()
+    assert chinese["item_id"] in [f["item_id"] for f in found]
 
 
 def test_a_chinese_query_finds_an_english_listing(client, read, items) -> None:
@@ -323,6 +324,8 @@ def test_a_missing_stage_folder_stops_the_service_at_start(models_dir: Path, tmp
     from shoprec.errors import ShoprecError
 
     settings = ServiceSettings(models_dir=str(models_dir), auth=False, search_cross_encoder=str(tmp_path / "nope"))
-    with pytest.raises(ShoprecError, match="search_cross_encoder: no such file or folder"):
-        with TestClient(create_app(settings)):
-            pass
+    with (
+        pytest.raises(ShoprecError, match="search_cross_encoder: no such file or folder"),
+        TestClient(create_app(settings)),
+    ):
+        pass
