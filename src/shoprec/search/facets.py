@@ -39,35 +39,42 @@ def price_bucket_labels() -> list[str]:
 
 def price_bucket(price: float) -> str:
     """The bucket label of one price (negative prices go to the first bucket)."""
-    if price is None or np.isnan(price):
-        return UNKNOWN_PRICE
-    at = max(int(np.searchsorted(PRICE_EDGES, price, side="right")) - 1, 0)
-    labels = price_bucket_labels()
-    return labels[at]
+    return price_bucket_labels()[int(_bucket_index(np.array([price], dtype=np.float64))[0])]
 
 
-def _ranked(counter: Counter[str]) -> list[tuple[str, int]]:
-    return sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
+def _bucket_index(prices: np.ndarray) -> np.ndarray:
+    """Index into :func:`price_bucket_labels` per price (the last label for an unknown price)."""
+    index = np.maximum(np.searchsorted(PRICE_EDGES, prices, side="right") - 1, 0)
+    return np.where(np.isnan(prices), len(PRICE_EDGES), index)
+
+
+def _counts(values: np.ndarray) -> list[tuple[str, int]]:
+    """(value, count) by count, then value; empty values counted as :data:`NONE`."""
+    if not len(values):
+        return []
+    unique, counts = np.unique(values.astype(str), return_counts=True)
+    merged: Counter[str] = Counter()
+    for value, n in zip(unique.tolist(), counts.tolist(), strict=True):
+        merged[value or NONE] += n
+    return sorted(merged.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 def facets(table: ProductTable, positions: np.ndarray) -> dict[str, list[tuple[str, int]]]:
     """Counts over the products at ``positions``: category (top level), category_leaf, brand (by
     count, then name) and price (bucket order, empty buckets left out)."""
+    positions = np.asarray(positions, dtype=np.int64)
+    leaf = _counts(table.category[positions])
     top: Counter[str] = Counter()
-    leaf: Counter[str] = Counter()
-    brand: Counter[str] = Counter()
-    price: Counter[str] = Counter()
-    for pos in np.asarray(positions, dtype=np.int64).tolist():
-        product = table.products[pos]
-        path = " > ".join(level.strip() for level in product.category.split(">")) if product.category.strip() else ""
-        top[path.split(" > ")[0] if path else NONE] += 1
-        leaf[path or NONE] += 1
-        brand[product.brand.strip() or NONE] += 1
-        price[price_bucket(product.price)] += 1
-    order = {label: i for i, label in enumerate(price_bucket_labels())}
+    leaf_out: Counter[str] = Counter()
+    for path, n in leaf:  # few distinct paths: normalise their spacing and cut to the top level here
+        clean = " > ".join(level.strip() for level in path.split(">")) if path != NONE and path.strip() else NONE
+        leaf_out[clean] += n
+        top[clean.split(" > ")[0]] += n
+    labels = price_bucket_labels()
+    buckets = np.bincount(_bucket_index(table.price[positions]), minlength=len(labels))
     return {
-        "category": _ranked(top),
-        "category_leaf": _ranked(leaf),
-        "brand": _ranked(brand),
-        "price": sorted(price.items(), key=lambda kv: order[kv[0]]),
+        "category": sorted(top.items(), key=lambda kv: (-kv[1], kv[0])),
+        "category_leaf": sorted(leaf_out.items(), key=lambda kv: (-kv[1], kv[0])),
+        "brand": _counts(table.brand[positions]),
+        "price": [(label, int(n)) for label, n in zip(labels, buckets.tolist(), strict=True) if n],
     }

@@ -398,6 +398,8 @@ class SearchEngine:
         pool = np.unique(np.concatenate([p for p, _ in ranked.values()] or [np.zeros(0, np.int64)]))
         sources = {name: (p[: self.candidates], s[: self.candidates]) for name, (p, s) in ranked.items()}
         personal, pscore = self._personal(profile, pool)
+        if pscore is not None and _weight(profile) == 0:  # an empty profile: features shown, order untouched
+            pscore = None
         if pscore is not None:
             order = np.lexsort((pool, -pscore))[: self.candidates]
             sources["personal"] = (pool[order], pscore[order])
@@ -419,12 +421,12 @@ class SearchEngine:
             fused.parts[name] = part
             rrf += part
         fused.features["rrf"] = rrf
-        if pscore is None:
-            fused.score = rrf
-            return fused
         at = np.searchsorted(pool, positions)  # every fused position is in the pool
         for name, values in personal.items():
             fused.features[name] = values[at]
+        if pscore is None:
+            fused.score = rrf
+            return fused
         weight = _weight(profile)
         scale = (1.0 - weight) * (self.rrf_k + 1) / max(len(sources), 1)  # fused part in [0, 1 - weight]
         fused.parts = {name: part * scale for name, part in fused.parts.items()}
@@ -443,15 +445,15 @@ class SearchEngine:
         features = {"lexical_score": nan, "lexical_rank": nan, "dense_score": nan, "dense_rank": nan}
         fused = Fused(positions, {**features, "popularity": count}, {"popularity": base})
         pool_at = _top(base, positions, self.personal_pool) if profile is not None else np.zeros(0, np.int64)
-        personal, pscore = self._personal(profile, positions[np.sort(pool_at)])
-        if pscore is None:
-            fused.score = base
-            return fused
         pool_at = np.sort(pool_at)
-        weight = _weight(profile)
+        personal, pscore = self._personal(profile, positions[pool_at])
         for name, values in personal.items():
             fused.features[name] = np.full(len(positions), np.nan)
             fused.features[name][pool_at] = values
+        if pscore is None or _weight(profile) == 0:
+            fused.score = base
+            return fused
+        weight = _weight(profile)
         fused.parts["popularity"] = (1.0 - weight) * base
         fused.parts["personal"] = np.zeros(len(positions))
         fused.parts["personal"][pool_at] = weight * pscore

@@ -108,6 +108,7 @@ class ProductTable:
         self.alive = np.zeros(0, dtype=bool)
         self.price = np.zeros(0, dtype=np.float64)
         self.brand_key = np.zeros(0, dtype=object)  # brand trimmed and case folded, for the brand filter
+        self.brand = np.zeros(0, dtype=object)  # brand trimmed, as written (for facets)
         self.category = np.zeros(0, dtype=object)  # category path as given, for the category filter
         self.colour_key = np.zeros(0, dtype=object)  # colour trimmed and case folded ("" when unknown)
         self.size_key = np.zeros(0, dtype=object)  # size trimmed and case folded ("" when unknown)
@@ -143,6 +144,7 @@ class ProductTable:
         self.alive = np.concatenate([self.alive, np.ones(grow, dtype=bool)])
         self.price = np.concatenate([self.price, np.asarray(new_price, dtype=np.float64)])
         self.brand_key = np.concatenate([self.brand_key, np.empty(grow, dtype=object)])
+        self.brand = np.concatenate([self.brand, np.empty(grow, dtype=object)])
         self.category = np.concatenate([self.category, np.empty(grow, dtype=object)])
         self.colour_key = np.concatenate([self.colour_key, np.empty(grow, dtype=object)])
         self.size_key = np.concatenate([self.size_key, np.empty(grow, dtype=object)])
@@ -151,6 +153,7 @@ class ProductTable:
             self.alive[pos] = True
             self.price[pos] = product.price
             self.brand_key[pos] = product.brand.strip().casefold()
+            self.brand[pos] = product.brand.strip()
             self.category[pos] = product.category
             self.colour_key[pos] = product.colour.strip().casefold()
             self.size_key[pos] = product.size.strip().casefold()
