@@ -18,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from helpers import copy_version
 
+from shoprec.errors import ShoprecError
 from shoprec.service.app import create_app
 from shoprec.service.auth import create_key
 from shoprec.service.settings import ServiceSettings
@@ -321,11 +322,32 @@ def test_a_configured_search_ranker_reorders_the_best_hits(models_dir: Path, tmp
 
 
 def test_a_missing_stage_folder_stops_the_service_at_start(models_dir: Path, tmp_path: Path) -> None:
-    from shoprec.errors import ShoprecError
-
     settings = ServiceSettings(models_dir=str(models_dir), auth=False, search_cross_encoder=str(tmp_path / "nope"))
     with (
         pytest.raises(ShoprecError, match="search_cross_encoder: no such file or folder"),
         TestClient(create_app(settings)),
     ):
+        pass
+
+
+def test_search_merchandising_pins_blocks_and_synonyms_apply_over_http(models_dir: Path, tmp_path: Path) -> None:
+    plain_settings = ServiceSettings(models_dir=str(models_dir), auth=False, search_dense=False, poll_seconds=3600)
+    with TestClient(create_app(plain_settings)) as plain:
+        before = hit_ids(plain.get("/v1/search", params={"q": "cotton", "k": 10}).json())
+        items = plain.app.state.engine.versions.default().dataset.items
+    pinned = next(i for i in items["item_id"] if i not in before)
+    merch = tmp_path / "merch.toml"
+    merch.write_text(
+        f'[synonyms]\none_way = {{ "zorblax" = ["cotton"] }}\n\n'
+        f'[queries."cotton"]\npinned = {{ "{pinned}" = 0 }}\nblocked = ["{before[0]}"]\n',
+        encoding="utf-8",
+    )
+    settings = ServiceSettings(**{**vars(plain_settings), "search_merch": str(merch)})
+    with TestClient(create_app(settings)) as merchandised:
+        after = hit_ids(merchandised.get("/v1/search", params={"q": "cotton", "k": 10}).json())
+        synonym = merchandised.get("/v1/search", params={"q": "zorblax", "k": 5}).json()
+    assert after[0] == pinned and before[0] not in after
+    assert synonym["hits"], "a synonym widens the words searched for"
+    merch.write_text('[queries."cotton"]\npinned = { "NO-SUCH-ITEM" = 0 }\n', encoding="utf-8")
+    with pytest.raises(ShoprecError, match="NO-SUCH-ITEM"), TestClient(create_app(settings)):
         pass

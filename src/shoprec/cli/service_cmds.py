@@ -43,6 +43,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     serve.add_argument("--search-ranker", help="learned search ranker folder re-scoring each search's best 100 hits")
     serve.add_argument("--search-cross-encoder", help="cross-encoder folder re-scoring each search's best 20 hits")
+    serve.add_argument("--search-merch", help="search merchandising TOML (synonyms, per-query pins/boosts/buries)")
     serve.set_defaults(run=run_serve)
 
     keys = commands.add_parser("keys", help="create and list API keys")
@@ -94,6 +95,7 @@ def run_serve(args: argparse.Namespace) -> int:
         search_dense=False if args.no_search_dense else None,
         search_ranker=args.search_ranker,
         search_cross_encoder=args.search_cross_encoder,
+        search_merch=args.search_merch,
     )
     serve(settings, args.host, args.port, args.workers)
     return 0

@@ -72,10 +72,14 @@ async def lifespan(app: FastAPI):
 def _searching(engine: Engine, settings: ServiceSettings, encoders: SharedEncoders) -> Searching:
     """Search engines for the loaded versions, built now (the service is ready once they are), and for
     each version loaded later right after it starts serving (on the loader's thread)."""
+    from shoprec.search.merch import Merchandising
+
     stages = load_stages(settings.search_ranker, settings.search_cross_encoder)
-    searching = Searching(engine.catalog, dense=settings.search_dense, encoders=encoders, stages=stages)
+    merch = Merchandising.from_toml(settings.search_merch) if settings.search_merch else None
+    searching = Searching(engine.catalog, settings.search_dense, encoders, stages, merch)
     for dep in list(engine.versions.loaded.values()):
         searching.prepare(dep)
+    searching.serving()
     warm = engine.versions.on_load
 
     def on_load(dep) -> None:

@@ -62,6 +62,7 @@ def search(
         if user_id:
             engine.live.record_search(user_id, result.query.text, at)
     body = result.to_dict(lang)
+    body["notes"] = [*body["notes"], *vs.notes]
     body.update(
         search_id=search_id,
         user_id=user_id,

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from shoprec.errors import ShoprecError
+from shoprec.errors import ConfigError, ShoprecError
 from shoprec.pipeline.filters import category_mask, price_mask
 from shoprec.search.products import Product
 from shoprec.service.served import Filters
@@ -145,11 +145,12 @@ def load_stages(ranker: str | None = None, cross_encoder: str | None = None) -> 
 
 
 def build_search(
-    dep: Deployed, encoders: SharedEncoders | None = None, dense: bool = True, stages: Sequence = ()
+    dep: Deployed, encoders: SharedEncoders | None = None, dense: bool = True, stages: Sequence = (), merch=None
 ) -> VersionSearch:
     """The search engine of a loaded version (dense retrieval when ``dense`` and the encoder is loadable;
-    ``stages`` re-score the fused order; popularity, for queries that hold only constraints, is the
-    number of shoppers of each item in the version's snapshot)."""
+    ``stages`` re-score the fused order; ``merch``: a :class:`~shoprec.search.merch.Merchandising`, checked
+    against the version's catalogue; popularity, for queries that hold only constraints, is the number of
+    shoppers of each item in the version's snapshot)."""
     from shoprec.search.dense import DenseIndex
     from shoprec.search.hybrid import SearchEngine, shoppers_per_item
     from shoprec.search.products import ProductTable, products_from_dataset
@@ -164,7 +165,9 @@ def build_search(
         index = DenseIndex(LazyEncoder(name, vectors.shape[1], encoders or SharedEncoders()), vectors, table.alive)
     elif dense:
         notes.append(f"dense retrieval off: encoder {name!r} cannot be loaded here or the item vectors do not fit")
-    engine = SearchEngine(table, dense=index, stages=stages, popularity=shoppers_per_item(dep.dataset))
+    engine = SearchEngine(table, dense=index, stages=stages, popularity=shoppers_per_item(dep.dataset), merch=merch)
+    for warning in engine.merch_warnings:
+        log.warning("search merchandising on %s: %s", dep.version, warning)
     in_stock = np.asarray(dep.info.in_stock, dtype=bool).copy()
     queries = dep.dataset.queries
     counts = Counter(str(q) for q in queries["query"].dropna()) if queries is not None else Counter()
@@ -182,10 +185,18 @@ class Searching:
     """The engines of the loaded versions over one catalog (see the module docstring)."""
 
     def __init__(
-        self, catalog: Catalog, dense: bool = True, encoders: SharedEncoders | None = None, stages: Sequence = ()
+        self,
+        catalog: Catalog,
+        dense: bool = True,
+        encoders: SharedEncoders | None = None,
+        stages: Sequence = (),
+        merch=None,
     ) -> None:
-        self.catalog, self.dense, self.stages = catalog, dense, list(stages)
+        self.catalog, self.dense, self.stages, self.merch = catalog, dense, list(stages), merch
         self.encoders = encoders or SharedEncoders()
+        self.strict = True
+        """A merchandising file that does not fit a version stops the build (at start); once the service
+        serves (:meth:`serving`), that version searches without merchandising and says so."""
         self._built: dict[str, VersionSearch] = {}
         self._building: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
@@ -202,7 +213,7 @@ class Searching:
             found = self._built.get(dep.version)
             if found is not None and found.dep is dep:
                 return found
-            built = build_search(dep, self.encoders, self.dense, self.stages)
+            built = self._build(dep)
             log.info(
                 "search engine of %s built in %.2f s (%d items)",
                 dep.version,
@@ -213,6 +224,21 @@ class Searching:
                 loaded = set(self.catalog.versions.loaded) | {dep.version}
                 self._built = {v: s for v, s in self._built.items() if v in loaded}
                 self._built[dep.version] = built
+            return built
+
+    def serving(self) -> None:
+        """From now on a version the merchandising does not fit is served without it (see ``strict``)."""
+        self.strict = False
+
+    def _build(self, dep: Deployed) -> VersionSearch:
+        try:
+            return build_search(dep, self.encoders, self.dense, self.stages, self.merch)
+        except ConfigError as err:
+            if self.merch is None or self.strict:
+                raise
+            log.error("search merchandising does not fit %s, searching without it: %s", dep.version, err)
+            built = build_search(dep, self.encoders, self.dense, self.stages)
+            built.notes.append(f"merchandising is off for version {dep.version}: {err}")
             return built
 
     def current(self, dep: Deployed) -> VersionSearch:

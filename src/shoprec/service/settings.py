@@ -47,6 +47,9 @@ class ServiceSettings:
     hits; empty: the fused order."""
     search_cross_encoder: str | None = None
     """A fine-tuned cross-encoder folder re-scoring each search's best 20 hits (after the ranker)."""
+    search_merch: str | None = None
+    """Merchandising TOML for search (synonyms; per-query pins, boosts, buries, blocks: see
+    ``shoprec.search.merch``); its item ids must be in the serving version's catalogue."""
 
     @classmethod
     def from_env(cls, **overrides) -> ServiceSettings:
