@@ -243,9 +243,9 @@ def test_models_health_ready_and_metrics(client, read, models_dir) -> None:
 def test_events_are_idempotent_by_event_id(client, write, store) -> None:
     single = event("u-idem", CHARGER, "view")
     first = client.post("/v1/events", json=single, headers=write).json()
-    assert first == {"accepted": 1, "duplicates": 0, "duplicate_ids": []}
+    assert first == {"accepted": 1, "duplicates": 0, "duplicate_ids": [], "unknown_search_ids": []}
     again = client.post("/v1/events", json=single, headers=write).json()
-    assert again == {"accepted": 0, "duplicates": 1, "duplicate_ids": [single["event_id"]]}
+    assert again == {"accepted": 0, "duplicates": 1, "duplicate_ids": [single["event_id"]], "unknown_search_ids": []}
     batch = [event("u-idem", CHARGER, "cart"), single, event("u-idem", CHARGER, "purchase")]
     ack = client.post("/v1/events/batch", json={"events": batch}, headers=write).json()
     assert ack["accepted"] == 2 and ack["duplicate_ids"] == [single["event_id"]]
