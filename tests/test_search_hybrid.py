@@ -108,7 +108,11 @@ def test_upsert_and_removal_are_searchable_at_once(engine):
     )
     result = engine.search("zorblax under 10", k=3)
     assert ids(result) == ["n1"] and result.query.brands == ("Zorblax",)
+    assert ids(engine.search("kettles", k=10)) == ["k1", "k2", "n1"]  # the category mask cache is renewed
+    engine.upsert([Product("n2", "Zorb", category="Home > Kitchen > Zorbs", price=5)])
+    assert ids(engine.search("zorbs", k=3)) == ["n2"] and engine.search("zorbs").query.categories
     engine.remove(["n1", "d1"])
+    assert ids(engine.search("kettles", k=10)) == ["k1", "k2"]
     assert "n1" not in ids(engine.search("quantum kettle", k=10))
     assert ids(engine.search("cordless drill", k=10))[0] == "d2"
 

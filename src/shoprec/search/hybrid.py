@@ -171,6 +171,7 @@ class SearchEngine:
                 )
             self.popularity = popularity
         self.merch = merch
+        self._path_cache: tuple[int, np.ndarray, np.ndarray, dict[tuple[str, ...], np.ndarray]] | None = None
         self.merch_warnings = merch.validate(table) if merch is not None else []
         for stage in self.stages:
             if not str(getattr(stage, "name", "")) or int(getattr(stage, "top", 0)) < 1:
@@ -372,12 +373,25 @@ class SearchEngine:
         if query.brands:
             mask &= np.isin(self.table.brand_key, [b.strip().casefold() for b in query.brands])
         if query.categories:
-            mask &= category_mask(self.table.category, list(query.categories))
+            mask &= self._category_mask(query.categories)
         if query.colours:
             mask &= np.isin(self.table.colour_key, [c.strip().casefold() for c in query.colours])
         if query.sizes:
             mask &= np.isin(self.table.size_key, [s.strip().casefold() for s in query.sizes])
         return mask
+
+    def _category_mask(self, categories: tuple[str, ...]) -> np.ndarray:
+        """Positions under any of ``categories`` (whole levels). The filter runs over the table's
+        distinct paths (a catalogue has few), cached per category tuple until the table changes."""
+        if self._path_cache is None or self._path_cache[0] != self.table.version:
+            paths, inverse = np.unique(self.table.category.astype(str), return_inverse=True)
+            self._path_cache = (self.table.version, paths.astype(object), inverse.ravel(), {})
+        _, paths, inverse, masks = self._path_cache
+        if categories not in masks:
+            if len(masks) >= 1024:
+                masks.clear()
+            masks[categories] = category_mask(paths, list(categories))
+        return masks[categories][inverse]
 
     def _candidates(
         self, query: ParsedQuery, terms: list[str], vector: np.ndarray | None, outer: np.ndarray, depth: int
