@@ -103,14 +103,17 @@ def build(args: argparse.Namespace) -> tuple[Shop, pd.DataFrame, dict]:
     table = ProductTable(products_from_dataset(data))
     timings["generate_s"] = time.perf_counter() - start
     encoder = load_encoder("use-multilingual")
+    # one cache folder per shop: a vector cache keeps only about twice its latest call, so shops sharing
+    # one folder would evict each other's vectors
+    cache_dir = Path(args.cache) / f"seed{args.seed}-{args.items}x{args.users}x{args.days}"
     start = time.perf_counter()
     texts = item_texts(data, review_chars=0)
-    vectors = item_vectors(data, encoder, cache_dir=Path(args.cache) / "items", texts=texts)
+    vectors = item_vectors(data, encoder, cache_dir=cache_dir / "items", texts=texts)
     log = data.queries.copy()
     log["query"] = log["query"].astype(str)
     lexical = SearchEngine(table)
     semantic = sorted({lexical.parser.parse(q).semantic_text for q in log["query"]} - {""})
-    cache = VectorCache(Path(args.cache) / "queries", encoder.name)
+    cache = VectorCache(cache_dir / "queries", encoder.name)
     known = dict(zip(semantic, cache.encode(semantic, encoder), strict=True))
     timings["encode_s"] = time.perf_counter() - start
     start = time.perf_counter()
