@@ -15,7 +15,8 @@ from shoprec.search.hybrid import SearchEngine
 from shoprec.search.ranker import FEATURES, RankerStage, SearchRanker, grades, hit_features
 
 LOW, HIGH = 1.0, 3.0  # Home Depot's relevance scale
-SIGNALS = ("bm25", "bm25_rank", "zero", "tuned", "tuned_rank", "rrf", "ce", "query_words", "matched", "title")
+SIGNALS = ("bm25", "bm25_rank", "bm25_rel", "zero", "tuned", "tuned_rank", "tuned_gap", "rrf", "ce")
+SIGNALS += ("query_words", "matched", "title", "title_coverage", "last_word", "numbers")
 CANDIDATES = 200
 
 
@@ -101,23 +102,3 @@ def fit_relevance_model(valid: tuple, test: tuple, seed: int) -> tuple[dict, np.
     gains = booster.feature_importance("gain")
     importance = {n: float(g / (gains.sum() or 1)) for n, g in zip(SIGNALS, gains, strict=True)}
     return {"importance": importance, "best_iteration": int(booster.best_iteration)}, predicted, list(SIGNALS)
-
-
-def judged_ranker_scores(folder: Path, part: Judgments, signals: dict) -> np.ndarray:
-    """The learned ranker's score of each judged test pair, its features built as the engine builds
-    them (a source's score and rank NaN beyond its top 200; the cross-encoder's score for every pair)."""
-    ranker = SearchRanker.load(folder)
-    lexical_in = signals["bm25_rank"] <= CANDIDATES
-    dense_in = signals["tuned_rank"] <= CANDIDATES
-    values = {
-        "lexical_score": np.where(lexical_in, signals["bm25"], np.nan),
-        "lexical_rank": np.where(lexical_in, signals["bm25_rank"], np.nan),
-        "dense_score": np.where(dense_in, signals["tuned"], np.nan),
-        "dense_rank": np.where(dense_in, signals["tuned_rank"], np.nan),
-        "rrf": signals["rrf"],
-        "stage_crossencoder": signals["ce"],
-        "query_words": signals["query_words"],
-        "matched_share": signals["matched"],
-        "title_words": signals["title"],
-    }
-    return ranker.predict(np.column_stack([values[f] for f in ranker.features]))

@@ -100,21 +100,34 @@ def full_ranks(scores: np.ndarray, items: np.ndarray) -> np.ndarray:
 
 
 def judged_signals(test: Judgments, lexical, size, zero_q, tuned_q, index, vectors) -> dict:  # noqa: ANN001
-    """Per judged (term, product) pair: BM25 score and rank, zero-shot and tuned cosine and rank, RRF
-    (as the engine computes it from the two ranks), matched share, query and title word counts."""
-    rows = {k: [] for k in ("bm25", "bm25_rank", "zero", "tuned", "tuned_rank", "query_words", "matched", "title")}
+    """Per judged (term, product) pair: BM25 score, rank and share of the term's best; zero-shot and tuned
+    cosine, tuned rank and gap to the best; RRF (as the engine computes it from the two ranks); the query
+    words the title holds (share, coverage of the title, the last non-numeric word, the numbers)."""
+    names = ("bm25", "bm25_rank", "bm25_rel", "zero", "tuned", "tuned_rank", "tuned_gap", "query_words")
+    names += ("matched", "title", "title_coverage", "last_word", "numbers")
+    rows = {k: [] for k in names}
     for term, items in _by_term(test):
         words = list(dict.fromkeys(tokenize(term)))
         bm25 = lexical.scores(words, size)
         cos_tuned = vectors @ tuned_q[index[term]]
         rows["bm25"].append(bm25[items])
         rows["bm25_rank"].append(np.where(bm25[items] > 0, full_ranks(bm25, items), np.inf))
+        rows["bm25_rel"].append(bm25[items] / bm25.max() if bm25.max() > 0 else np.full(len(items), np.nan))
         rows["zero"].append(vectors[items] @ zero_q[index[term]])
         rows["tuned"].append(cos_tuned[items])
         rows["tuned_rank"].append(full_ranks(cos_tuned, items))
+        rows["tuned_gap"].append(cos_tuned[items] - cos_tuned.max())
         rows["query_words"].append(np.full(len(items), len(words), dtype=float))
-        rows["matched"].append(np.array([len(lexical.matched(i, words)) / max(1, len(words)) for i in items.tolist()]))
-        rows["title"].append(np.array([len(tokenize(title)) for title in _titles(items)], dtype=float))
+        matched = [set(lexical.matched(i, words)) for i in items.tolist()]
+        title = np.array([len(tokenize(t)) for t in _titles(items)], dtype=float)
+        rows["matched"].append(np.array([len(m) / max(1, len(words)) for m in matched]))
+        rows["title"].append(title)
+        rows["title_coverage"].append(np.array([len(m) for m in matched]) / np.maximum(title, 1))
+        numbers = {w for w in words if any(c.isdigit() for c in w)}
+        last = next((w for w in reversed(words) if w not in numbers), None)
+        rows["last_word"].append(np.array([float(last in m) if last else np.nan for m in matched]))
+        share = [len(numbers & m) / len(numbers) if numbers else np.nan for m in matched]
+        rows["numbers"].append(np.array(share, dtype=float))
     out = {k: np.concatenate(v) for k, v in rows.items()}
     out["rrf"] = _rrf(out["bm25_rank"]) + _rrf(out["tuned_rank"])
     return out
@@ -158,10 +171,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ce-layers", type=int, default=2)
     parser.add_argument("--ce-pairs", type=int, default=12_000)
     parser.add_argument("--ce-lr", type=float, default=1e-4)
+    parser.add_argument("--ce-positive-at", type=float, default=RELEVANT, help="judged relevance that is label 1")
     parser.add_argument("--ce-top", type=int, default=20)
     parser.add_argument("--ranker-terms", type=int, default=1200)
     parser.add_argument("--reuse", action="store_true", help="reuse models already in --cache")
+    parser.add_argument("--render", action="store_true", help="only rewrite results.md from results.json in --out")
     args = parser.parse_args(argv)
+    if args.render:
+        (args.out / "results.md").write_text(markdown(json.loads((args.out / "results.json").read_text())))
+        return 0
     import torch
 
     torch.set_num_threads(args.threads)
@@ -221,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             layers=args.ce_layers,
             max_pairs=args.ce_pairs,
             learning_rate=args.ce_lr,
+            positive_at=args.ce_positive_at,
             seed=args.seed,
             threads=args.threads,
         )
@@ -252,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
             "machine": {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count()},
             "terms": {"train": len(train.terms()), "validation": len(valid.terms()), "test": len(test.terms())},
             "ranker_terms": len(rank_terms),
+            "seed": args.seed,
+            "engine_ms_per_query": runs.get("engine_ms_per_query", {}),
             "query_tower": {k: tower[k] for k in ("settings", "pairs", "before", "after", "steps", "seconds")},
             "crossencoder": {k: ce_record[k] for k in ("settings", "pairs", "before", "after", "steps", "seconds")},
             "seconds": clock.seconds,
@@ -265,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def evaluate(hd, lexical, vectors, zero_q, tuned_q, index, test, valid, runs, ce_dir, args, clock) -> dict:  # noqa: ANN001, PLR0913
-    from engine_runs import fit_relevance_model, judged_ranker_scores
+    from engine_runs import fit_relevance_model
 
     relevant = test.relevant(RELEVANT)
     terms = sorted(relevant)
@@ -301,8 +322,7 @@ def evaluate(hd, lexical, vectors, zero_q, tuned_q, index, test, valid, runs, ce
         "dense fine-tuned": signals["tuned"],
         "hybrid": signals["rrf"],
         "hybrid + cross-encoder": signals["ce"],
-        "full ranker": judged_ranker_scores(models_dir(args) / "ranker", part, signals),
-        "relevance model": predicted,
+        "full ranker": predicted,  # judged lists and RMSE: the relevance model over the same signals
     }
     cuts = np.flatnonzero(part.query[1:] != part.query[:-1]) + 1
     groups = np.split(np.arange(len(part)), cuts)
@@ -312,12 +332,12 @@ def evaluate(hd, lexical, vectors, zero_q, tuned_q, index, test, valid, runs, ce
         ndcg[name] = float(np.nanmean(values))
     mean = judged["validation"][0].relevance.mean()
     rmse = {
-        "relevance model": float(np.sqrt(np.mean((predicted - part.relevance) ** 2))),
+        "full ranker": float(np.sqrt(np.mean((predicted - part.relevance) ** 2))),
         "constant (training mean)": float(np.sqrt(np.mean((mean - part.relevance) ** 2))),
     }
     clock.lap("judged metrics")
     rows = []
-    for name in [*lists, "relevance model"]:
+    for name in lists:
         row = {"system": name, "ndcg@10 judged": ndcg.get(name)}
         if name in recall:
             row.update({"recall@10": recall[name]["recall@10"], "recall@100": recall[name]["recall@100"]})
@@ -335,14 +355,13 @@ def evaluate(hd, lexical, vectors, zero_q, tuned_q, index, test, valid, runs, ce
     }
 
 
-def models_dir(args: argparse.Namespace) -> Path:
-    return args.cache / f"models-seed{args.seed}-sample{args.sample}"
-
-
 def markdown(record: dict) -> str:
+    tower, ce, ranker = record["query_tower"], record["crossencoder"], record.get("ranker", {})
     lines = [
-        f"Home Depot search relevance, test terms ({record['terms']['test']:,} terms; recall over "
-        f"{record['recall_terms']:,} terms with a product judged >= 2.5 among 54,667 titles).",
+        f"Home Depot search relevance, {record['terms']['test']:,} test terms (search terms split 60/20/20, seed "
+        f"{record.get('seed', 0)}; none trained on). Recall over the {record['recall_terms']:,} test terms with a "
+        "product judged >= 2.5, ranking all 54,667 titles; NDCG@10 over each term's judged products "
+        "(gain = relevance - 1); RMSE of predicted relevance over the judged test pairs.",
         "",
         "| system | Recall@10 | Recall@100 | MRR | NDCG@10 (judged) | RMSE |",
         "|---|---:|---:|---:|---:|---:|",
@@ -352,10 +371,35 @@ def markdown(record: dict) -> str:
         lines.append(f"| {row['system']} | " + " | ".join("" if c is None else f"{c:.3f}" for c in cells) + " |")
     lines += [
         "",
-        f"Constant predictor RMSE: {record['rmse']['constant (training mean)']:.3f}.",
-        f"Command: `{record['command']}` at commit {record['commit']}, started {record['started']} "
+        "- Full ranker: Recall and MRR of the engine's order after its ranker stage (LightGBM lambdarank over the "
+        "hits' features, the cross-encoder's score among them, on the validation terms' engine hits); NDCG@10 over "
+        "the judged lists and RMSE from the relevance model (LightGBM regression of the validation terms' "
+        "judgments on the same signals computed for every judged pair), since a judged product outside the "
+        "engine's top 100 has no hit to score.",
+        f"- Constant predictor (validation mean) RMSE: {record['rmse']['constant (training mean)']:.3f}.",
+        f"- Query tower: {tower['pairs']['train_pairs']:,} (term, product >= 2.5) pairs of "
+        f"{tower['pairs']['train_queries']:,} fine-tuning terms, {tower['steps']} steps; validation terms "
+        f"Recall@10 {tower['before']['recall@10']:.3f} -> {tower['after']['recall@10']:.3f}, Recall@100 "
+        f"{tower['before']['recall@100']:.3f} -> {tower['after']['recall@100']:.3f}; "
+        f"{tower['seconds']['training']:.0f} s of training.",
+        f"- Cross-encoder ({ce['settings']['layers']} layers, max {ce['settings']['max_length']} tokens): "
+        f"{ce['pairs']['train_pairs']:,} pairs ({ce['pairs']['train_negatives']:,} unjudged negatives), "
+        f"{ce['steps']} steps, {ce['seconds']['training']:.0f} s; held-out validation pairs NDCG@10 "
+        f"{ce['before']['ndcg@10']:.3f} -> {ce['after']['ndcg@10']:.3f}, pair accuracy "
+        f"{ce['before']['pair_accuracy']:.3f} -> {ce['after']['pair_accuracy']:.3f}.",
+    ]
+    if ranker.get("importance"):
+        top = ", ".join(f"{k} {v:.2f}" for k, v in list(ranker["importance"].items())[:5])
+        lines.append(f"- Ranker: {record['ranker_terms']:,} validation terms; gain shares: {top}.")
+    if record.get("engine_ms_per_query"):
+        ms = ", ".join(f"{k} {v} ms" for k, v in record["engine_ms_per_query"].items())
+        lines.append(
+            f"- Engine (parse, spelling, BM25, tuned dense, cross-encoder on the top 20, 2 threads): {ms} per query."
+        )
+    lines += [
+        f"- Command: `{record['command']}` at commit {record['commit']}, started {record['started']} "
         f"(load average {record['load_average_at_start']}).",
-        "Seconds: " + ", ".join(f"{k} {v}" for k, v in record["seconds"].items()) + ".",
+        "- Seconds: " + ", ".join(f"{k} {v}" for k, v in record["seconds"].items()) + ".",
         "",
     ]
     return "\n".join(lines)

@@ -75,6 +75,10 @@ def test_saved_cross_encoder_scores_as_trained_and_truncates_to_its_layers(train
     assert model.model.config.num_hidden_layers == 2
     hose, lamp = model.score("hose 9", ["black garden hose", "black table lamp"])
     assert hose > lamp
+    quantized = CrossEncoder(result.out_dir, threads=1, quantize=True).score(
+        "hose 9", ["black garden hose", "black table lamp"]
+    )
+    assert quantized[0] > quantized[1]  # int8 linear layers keep the order of a clear case
 
 
 def test_cross_encoder_stage_reorders_the_engines_best_hits(trained):

@@ -30,7 +30,7 @@ import numpy as np
 from shoprec.errors import ShoprecError
 from shoprec.pipeline.ranking import LearnedRanker, RankerConfig
 from shoprec.search.query import ParsedQuery
-from shoprec.search.tokenize import tokenize
+from shoprec.search.tokenize import STOP_WORDS, tokenize, words
 
 FEATURES = (
     "lexical_score",
@@ -42,22 +42,50 @@ FEATURES = (
     "query_words",
     "matched_share",
     "title_words",
+    "lexical_rel",
+    "dense_gap",
+    "crossencoder_gap",
+    "title_coverage",
+    "last_word_matched",
+    "numbers_matched",
 )
+"""Per hit. The last six compare a hit with the query's list or look at which query words it holds:
+``lexical_rel`` BM25 score / the list's best, ``dense_gap`` and ``crossencoder_gap`` score minus the
+list's best, ``title_coverage`` matched words / title words, ``last_word_matched`` whether the query's
+last non-numeric word (in English often the head noun: "cordless *drill*") is in the product,
+``numbers_matched`` the share of the query's numbers it holds (NaN without numbers)."""
 MODEL_FILE, META_FILE = "ranker.txt", "ranker.json"
 
 
 def hit_features(query: ParsedQuery, hits: Sequence, names: Sequence[str] = FEATURES) -> np.ndarray:
     """(len(hits), len(names)) float64 features; NaN where a hit does not carry one."""
     n_words = len(dict.fromkeys(query.terms)) or len(dict.fromkeys(query.constraint_terms))
+    surface = [w for w in words(query.semantic_text or query.text) if w not in STOP_WORDS]
+    numbers = {w for w in surface if any(c.isdigit() for c in w)}
+    last = next((w for w in reversed(surface) if w not in numbers), None)
+    best = {
+        name: np.nanmax(values) if np.isfinite(values).any() else np.nan
+        for name in ("lexical_score", "dense_score", "stage_crossencoder")
+        for values in [np.array([h.features.get(name, np.nan) for h in hits], dtype=np.float64)]
+    }
     out = np.full((len(hits), len(names)), np.nan)
     for row, hit in enumerate(hits):
-        extra = {
-            "query_words": float(n_words),
-            "matched_share": len(hit.matched) / n_words if n_words else 0.0,
-            "title_words": float(len(tokenize(hit.product.title))),
-        }
+        matched = set(hit.matched)
+        title_words = len(tokenize(hit.product.title))
+        features = dict(hit.features)
+        features.update(
+            query_words=float(n_words),
+            matched_share=len(matched) / n_words if n_words else 0.0,
+            title_words=float(title_words),
+            lexical_rel=features.get("lexical_score", np.nan) / best["lexical_score"],
+            dense_gap=features.get("dense_score", np.nan) - best["dense_score"],
+            crossencoder_gap=features.get("stage_crossencoder", np.nan) - best["stage_crossencoder"],
+            title_coverage=len(matched) / title_words if title_words else 0.0,
+            last_word_matched=float(last in matched) if last is not None else np.nan,
+            numbers_matched=len(numbers & matched) / len(numbers) if numbers else np.nan,
+        )
         for col, name in enumerate(names):
-            value = extra.get(name, hit.features.get(name, np.nan))
+            value = features.get(name, np.nan)
             out[row, col] = np.nan if value is None else value
     return out
 
