@@ -321,3 +321,20 @@ def test_a_users_queries_reach_the_next_feeds_context(client: TestClient) -> Non
     assert listed == [{"query": "camping tent", "timestamp": at}]
     anonymous, _ = engine.context(dep, None)
     assert anonymous.queries == ()
+
+
+def test_a_search_through_the_api_feeds_the_log_the_events_and_the_context(client: TestClient) -> None:
+    engine = client.app.state.engine
+    dep = engine.versions.default()
+    user = shop(client)[0][-1]
+    answer = client.get("/v1/search", params={"q": "solar lights", "user_id": user, "k": 5})
+    assert answer.status_code == 200, answer.text
+    search_id = answer.json()["search_id"]
+    (logged,) = engine.store.get_searches([search_id]).values()
+    assert (logged.user_id, logged.query, logged.n_results) == (user, "solar lights", answer.json()["total"])
+    assert engine.context(dep, user)[0].queries[-1] == "solar lights"
+    assert client.get(f"/v1/users/{user}/events").json()["queries"][-1]["query"] == "solar lights"
+    hit = answer.json()["hits"][0]["item_id"]
+    ack = client.post("/v1/events", json=event(user, hit, search_id=search_id)).json()
+    assert ack["unknown_search_ids"] == []
+    assert engine.store.user_events(user)[-1].query == "solar lights"

@@ -2,8 +2,12 @@
 
 Pages: the overview (counts, versions and serving plan, offline metrics per version, online CTR per
 A/B arm), a user (profile, history, explained recommendations, contribution heatmap; ``?lang=zh``),
-an item (facts, similar, complements, bundle builder) and product/user search. No script and no
-external resource: CSS is inline, charts are SVG drawn in Python (:mod:`shoprec.service.web`).
+an item (facts, similar, complements, bundle builder) and search: the product search box (the
+answer of ``GET /v1/search``, built by the same function on the server, with the parsed query, score
+shares and reasons; a merchant's searches here are not logged, so they never count in the analytics),
+a user lookup, and the search analytics (zero-result and low-click queries).
+No script and no external resource: CSS is inline, charts are SVG drawn in Python
+(:mod:`shoprec.service.web`).
 
 Access: with ``auth`` off the pages are open. Otherwise a browser brings a key with the ``read``
 scope once, as ``?key=...`` or through the sign-in form; the dashboard checks it, keeps it in an
@@ -15,6 +19,7 @@ the key. Without a valid key every page answers 401 with the sign-in form; a key
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -26,16 +31,24 @@ from shoprec.errors import ConfigError, ShoprecError
 from shoprec.service.auth import AuthError, RateLimited
 from shoprec.service.engine import Engine
 from shoprec.service.problems import status_of
+from shoprec.service.search import search as search_answer
 from shoprec.service.served import NotFound
+from shoprec.service.store.base import StoreError
 from shoprec.service.versions import list_versions, read_manifest
 from shoprec.service.web.layout import BASE, error_page, login_page, user_url
 from shoprec.service.web.overview import BUCKET_SECONDS, Overview, render_overview
-from shoprec.service.web.views import DEFAULT_BUNDLE_SIZE, BundleView, render_item, render_search, render_user
+from shoprec.service.web.searchview import SearchView, render_search_page
+from shoprec.service.web.views import DEFAULT_BUNDLE_SIZE, BundleView, render_item, render_user
+from shoprec.timeunits import DAY
 
 router = APIRouter(prefix=BASE, include_in_schema=False)
 COOKIE = "shoprec_key"
 FEED_K = 10
-MAX_QUERY = 200
+SEARCH_K = 20
+SEARCH_DAYS = 30
+"""The analytics panel's window."""
+MIN_SEARCHES, MAX_CLICK_RATE = 5, 0.1
+"""A low-click query: searched at least this often, with a click-through below this."""
 HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
@@ -63,8 +76,8 @@ async def item(request: Request, item_id: str, budget: str | None = None, size: 
 
 
 @router.get("/search")
-async def search(request: Request, q: str = "", user: str = "") -> Response:
-    return await _serve(request, lambda engine: _search_page(engine, q.strip(), user.strip()))
+async def search(request: Request, q: str = "", user: str = "", shopper: str = "", lang: str = "en") -> Response:
+    return await _serve(request, lambda engine: _search_page(engine, q.strip(), user.strip(), shopper.strip(), lang))
 
 
 @router.post("/login")
@@ -155,14 +168,40 @@ def _number(text: str, name: str, kind: type, low: float, high: float) -> float:
     return value
 
 
-def _search_page(engine: Engine, query: str, user_id: str) -> str | Response:
+def _search_page(engine: Engine, query: str, user_id: str, shopper: str, lang: str) -> str | Response:
     if user_id:
         return RedirectResponse(user_url(user_id), status_code=303)
-    if not query:
-        return render_search("", None)
-    if len(query) > MAX_QUERY:
-        return render_search(query[:MAX_QUERY], None, f"The search text is over {MAX_QUERY} characters: shorten it.")
-    return render_search(query, engine.search(query))
+    if lang not in ("en", "zh"):
+        raise ConfigError(f"unknown language lang={lang!r}", fix="Use lang=en or lang=zh")
+    view = SearchView(query, shopper, lang)
+    if query:
+        try:
+            view.answer = search_answer(engine, query, shopper or None, k=SEARCH_K, lang=lang, log=False)
+        except StoreError:
+            raise
+        except ShoprecError as err:  # a query the search cannot take: said on the page, the form kept
+            view.problem = str(err)
+        view.exact_item = _item_with_id(engine, query)
+    try:
+        since = time.time() - SEARCH_DAYS * DAY
+        report = engine.store.search_analytics(since, None, MIN_SEARCHES, MAX_CLICK_RATE)
+        view.analytics = {"window": _window(since), **report}
+    except StoreError as err:
+        view.analytics_problem = f"the search log cannot be read now: {err.problem}"
+    return render_search_page(view)
+
+
+def _window(since: float) -> dict:
+    """The analytics window and thresholds, as ``GET /v1/stats/search`` reports them."""
+    return {"since": since, "until": None, "min_searches": MIN_SEARCHES, "max_click_rate": MAX_CLICK_RATE}
+
+
+def _item_with_id(engine: Engine, text: str) -> dict | None:
+    """The item whose id is exactly ``text`` (a merchant pasting an id), else None."""
+    try:
+        return engine.item(text)
+    except NotFound:
+        return None
 
 
 # ---------------------------------------------------------------------- serving, errors and access

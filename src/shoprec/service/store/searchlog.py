@@ -9,8 +9,9 @@ from the log when the event is stored). The analytics group searches by normalis
   (share of searches followed by a click, cart or purchase event carrying the search id; each search
   counts once however many events it led to) is below ``max_click_rate``.
 
-Every value is a parameter; the engagement test is one ``EXISTS`` per search over the partial index
-``events(search_id, event)``.
+Every value is a parameter. Engagement is one ``EXISTS`` per search of the window over the partial
+index ``events(search_id, event)``, so the cost grows with the searches in the window, not with the
+whole history of events.
 """
 
 from __future__ import annotations
@@ -78,12 +79,10 @@ def check_analytics(min_searches: int, max_click_rate: float, limit: int) -> Non
 
 
 def zero_result_query(since: float | None, until: float | None, limit: int) -> tuple[str, list]:
-    """Columns: normalised query, searches, distinct shoppers, last time, the latest query as typed."""
+    """Columns: normalised query, searches, distinct shoppers, last time, one form of it as typed."""
     where, params = window(since, until)
     sql = (
-        "SELECT normalized, COUNT(*), COUNT(DISTINCT user_id), MAX(ts), "
-        "(SELECT query FROM searches q WHERE q.normalized = s.normalized AND q.n_results = 0"
-        " ORDER BY q.ts DESC, q.search_id LIMIT 1) "
+        "SELECT normalized, COUNT(*), COUNT(DISTINCT user_id), MAX(ts), MAX(query) "
         f"FROM searches s WHERE n_results = 0{where} "
         "GROUP BY normalized ORDER BY COUNT(*) DESC, normalized LIMIT ?"
     )

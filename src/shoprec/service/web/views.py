@@ -1,4 +1,4 @@
-"""The dashboard's user, item and search pages, rendered from what the engine returned.
+"""The dashboard's user and item pages, rendered from what the engine returned.
 
 The user page speaks English or Chinese (``lang``): its headings here, its sentences from the engine.
 """
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from shoprec.service.served import ServedList
 from shoprec.service.web.charts import heatmap_table
-from shoprec.service.web.layout import BASE, empty, esc, item_link, item_url, page, price, rich, table, user_url
+from shoprec.service.web.layout import empty, esc, item_link, item_url, page, price, rich, table, user_url
 
 LABELS = {
     "en": {
@@ -200,36 +200,3 @@ def _bundle_result(bundle: BundleView) -> str:
         f"{price(result['total_price'])}</strong> · solver {esc(result['solver'])} · "
         f"version {esc(result['version'])}</p>" + (f"<ul>{notes}</ul>" if notes else "")
     )
-
-
-# ---------------------------------------------------------------------- search
-def render_search(query: str, results: list[dict] | None, problem: str | None = None) -> str:
-    forms = (
-        f'<form class="inline item-search" method="get" action="{BASE}/search">'
-        f'<label>product title or id <input type="search" name="q" value="{esc(query)}" maxlength="200" '
-        'autofocus></label><button type="submit">Find products</button></form>'
-        f'<form class="inline user-lookup" method="get" action="{BASE}/search">'
-        '<label>user id <input type="text" name="user" maxlength="128" required></label>'
-        '<button type="submit">Open user</button></form>'
-    )
-    out = f"<h1>Search</h1><section>{forms}</section>"
-    if problem:
-        out += f'<div class="error" role="alert">{esc(problem)}</div>'
-    elif results is not None:
-        rows = [
-            [
-                item_link(r["item_id"], r["title"]),
-                esc(r["item_id"]),
-                esc(r["category"]),
-                price(r["price"]),
-                '<span class="badge">new</span>' if r["new"] else "",
-            ]
-            for r in results
-        ]
-        found = (
-            table(["title", "id", "category", "price", ""], rows, numeric=frozenset({3}), css="results")
-            if rows
-            else empty(f"No product title or id contains {query!r}.")
-        )
-        out += f"<section><h2>{len(rows)} result(s) for {esc(query)}</h2>{found}</section>"
-    return page("Search", out, active="search")
