@@ -367,6 +367,8 @@ def test_every_hit_satisfies_every_constraint_and_the_mask(wardrobe_engine, part
             assert p.size.casefold() in {s.casefold() for s in kept.sizes}
         if kept.brands:
             assert p.brand in kept.brands
+        if kept.categories:  # whole levels: the path is one of them or lies under one
+            assert any(p.category == c or p.category.startswith(c + " > ") for c in kept.categories)
         if kept.max_price is not None:
             assert p.price < kept.max_price.value or (kept.max_price.inclusive and p.price == kept.max_price.value)
         if kept.min_price is not None:

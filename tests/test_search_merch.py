@@ -156,3 +156,14 @@ def test_unknown_item_ids_and_rule_conflicts_are_errors_when_bound():
 def test_normalised_query_keys():
     assert normalise("  Coffee   MUG!! ") == "coffee mug"
     assert normalise("不粘锅") == normalise("不粘锅 ")
+
+
+def test_a_rule_on_a_browsing_query_pins_and_blocks():
+    merch = Merchandising.from_dict({"queries": {"nordhaus": {"pinned": {"m5": 0}, "blocked": ["s1"]}}})
+    engine = SearchEngine(ProductTable(SHOP), merch=merch)
+    plain = SearchEngine(ProductTable(SHOP)).search("nordhaus", k=20)
+    result = engine.search("nordhaus", k=20)  # a brand alone: every Nordhaus product, most popular first
+    expected = ["m5"] + [i for i in ids(plain) if i not in {"m5", "s1"}]
+    assert ids(result) == expected and result.total == len(plain.hits) - 1
+    assert result.hits[0].shares["popularity"] == pytest.approx(1.0)  # proposed by browsing, then pinned
+    assert result.hits[0].features["merch_slot"] == 0
