@@ -16,8 +16,16 @@ One :meth:`SearchEngine.search` call:
    **browses** instead: every allowed product, the most popular first (distinct shoppers per item
    in the dataset the engine was built from; 0 for products upserted later; ties by position);
 4. fuses them by reciprocal rank (``sum over sources of 1 / (rrf_k + rank)``, rank from 1; ties by
-   table position) and returns the top ``k`` with each source's rank and score and the query words
-   each result contains.
+   table position); with a profile of weight ``w > 0`` the score is ``(1 - w) x rrf x (rrf_k + 1) /
+   n_sources + w x personal score``; an anonymous shopper (or a profile of weight 0) gets exactly
+   the non-personal order;
+5. applies the shop's rule for this query, if any (:mod:`shoprec.search.merch`: blocks, boosts and
+   buries, then pins at their slots, through the feeds' :class:`~shoprec.pipeline.rules.Rules`);
+6. runs the :class:`Stage` s in order, each reordering its ``top`` hits (pins keep their slots);
+7. returns hits ``offset + 1 .. offset + k`` of that ordering, each with its sources' ranks and
+   scores, the query words it contains, ``features`` and score ``shares``; with ``total`` (the size
+   of the ordering: the fused candidate set, every allowed product when browsing) and ``facets``
+   over the same set (:mod:`shoprec.search.facets`).
 
 When the constraints leave nothing they are relaxed one at a time, in :data:`RELAX_ORDER` (category
 words first: they are inferred from ordinary words; then colour, size, brand; price last, as the most
