@@ -438,16 +438,24 @@ def cross_stage(spec: str, queries: int) -> tuple[tuple, str, int]:
 
     if spec == "none":
         return (), "none", queries
-    if spec.startswith("standin"):
-        layers = int(spec.partition(":")[2] or 2)
+    parts = spec.split(":")  # standin:LAYERS[:int8][:MAX_LENGTH] or FOLDER[:int8][:MAX_LENGTH]
+    int8 = "int8" in parts
+    length = next((int(p) for p in parts[2 if parts[0] == "standin" else 1 :] if p.isdigit()), None)
+    if parts[0] == "standin":
+        layers = int(parts[1]) if len(parts) > 1 else 2
         folder = standin_cross_encoder(Path(tempfile.mkdtemp(prefix="cross-standin-")), layers)
-        what = f"untrained stand-in: all-MiniLM-L6-v2 layers 1-{layers} + fresh head, max_length 48"
-        return (
-            (CrossEncoderStage(folder, top=20, threads=1),),
-            what,
-            max(50, queries * 3 // 10 if layers <= 2 else queries // 10),
-        )
-    return (CrossEncoderStage(Path(spec), top=20, threads=1),), f"trained: {spec}", queries
+        what, n = f"untrained stand-in: all-MiniLM-L6-v2 layers 1-{layers} + fresh head", queries * 3 // 10
+        n = n if layers <= 2 else queries // 10
+    else:
+        folder, what, n = Path(parts[0]), f"trained: {parts[0]}", queries * 3 // 10
+    stage = CrossEncoderStage(folder, top=20, threads=1)
+    if int8:
+        import torch
+
+        stage.model.model = torch.ao.quantization.quantize_dynamic(stage.model.model, {torch.nn.Linear}, torch.qint8)
+    stage.model.max_length = length or stage.model.max_length
+    what += f", max_length {stage.model.max_length}" + (", int8 (dynamic, linear layers)" if int8 else ", fp32")
+    return (stage,), what, max(50, n)
 
 
 def run_serve(args: argparse.Namespace) -> list[dict]:
@@ -588,46 +596,81 @@ def run_all(args: argparse.Namespace) -> None:
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| run | items | what | result | load before -> after |", "|---|---|---|---|---|"]
+    """The results as markdown: one line per run, then each latency run's stages and query kinds."""
+    ok = [r for r in rows if "failed" not in r]
+    lines = ["# Search speed (`benchmarks/search_speed.py`)", ""]
+    if ok:
+        m = ok[0]["machine"]
+        lines += [
+            f"Machine: {m['cpu']}, {m['cores']} cores shared with other jobs, {m['memory_gib']} GiB, "
+            f"Python {m['python']}.",
+            "Commits: "
+            + ", ".join(sorted({r["commit"] for r in ok}))
+            + ". Commands: "
+            + "; ".join(sorted({f"`{r['command']}`" for r in ok}))
+            + ".",
+            "",
+        ]
+    lines += ["| run | items | what | result | load average before -> after |", "|---|---|---|---|---|"]
     for r in rows:
-        if "failed" in r:
-            lines.append(f"| {r['command']} | | failed | {r['failed'][-120:]!r} | |")
-            continue
-        load = f"{r['load_before'].split('load average: ')[-1]} -> {r['load_after'].split('load average: ')[-1]}"
-        if r["run"] == "build":
-            b = r["build"]
-            what = r["index"] + (
-                f" ({r['encoder']}, {r['dim']}-d, {'real' if r['real_vectors'] else 'random'} vectors, "
-                f"faiss {r['faiss_kind']})"
-                if r["index"] == "dense"
-                else ""
-            )
-            result = (
-                f"{b['seconds']} s ({b['cpu_seconds']} CPU s), peak +{b['peak_mib']} MiB, kept +{b['retained_mib']} MiB"
-            )
-        elif r["run"] == "latency":
-            lat = r["latency"]
-            what = f"search k=10, {r['encoder']} query encoder, cross-encoder: {r['cross']}"
-            cpu = r["cpu"]
-            result = (
-                f"wall p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms; CPU p50 {cpu['p50_ms']} ms, "
-                f"p99 {cpu['p99_ms']} ms (n={lat['n']})"
-            )
-        else:
-            u, c = r["upsert"], r["compaction"]
-            what = "upsert one product, then search"
-            result = (
-                f"upsert p50 {u['p50_ms']} ms, p99 {u['p99_ms']} ms; found by the next search "
-                f"{r['found_by_next_search']}; lexical rebuild of {c['batch']} changes in the background: "
-                f"swapped in after {c['rebuild_done_after_s']} s"
-            )
-        lines.append(f"| {r['run']} | {r['items']:,} | {what} | {result} | {load} |")
+        lines.append(_summary_line(r))
+    for r in ok:
+        if r["run"] == "latency":
+            lines += [
+                "",
+                f"Stages of `search` (ms, wall), cross-encoder: {r['cross']}",
+                "",
+                "| stage | p50 | p99 | mean |",
+                "|---|---|---|---|",
+            ]
+            lines += [f"| {k} | {v['p50_ms']} | {v['p99_ms']} | {v['mean_ms']} |" for k, v in r["stages"].items()]
+            lines += ["", "| query kind | n | p50 | p99 |", "|---|---|---|---|"]
+            lines += [f"| {k} | {v['n']} | {v['p50_ms']} | {v['p99_ms']} |" for k, v in r["kinds"].items()]
+        elif r["run"] == "upsert":
+            lines += ["", "Upsert parts (ms, wall)", "", "| part | p50 | p99 |", "|---|---|---|"]
+            lines += [f"| {k} | {v['p50_ms']} | {v['p99_ms']} |" for k, v in r["upsert_parts"].items()]
+            lines += ["", f"Background lexical rebuild: `{json.dumps(r['compaction'])}`"]
     return "\n".join(lines) + "\n"
+
+
+def _summary_line(r: dict) -> str:
+    if "failed" in r:
+        return f"| {r['command']} | | failed | {r['failed'][-120:]!r} | |"
+    load = f"{r['load_before'].split('load average: ')[-1]} -> {r['load_after'].split('load average: ')[-1]}"
+    if r["run"] == "build":
+        b = r["build"]
+        what = r["index"]
+        if r["index"] == "dense":
+            kind = "real" if r["real_vectors"] else "random"
+            what += (
+                f" ({r['encoder']}, {r['dim']}-d {kind} vectors, faiss {r['faiss_kind']}, {r['faiss_threads']} threads)"
+            )
+        result = (
+            f"{b['seconds']} s wall, {b['cpu_seconds']} s CPU; peak +{b['peak_mib']} MiB, kept +{b['retained_mib']} MiB"
+        )
+    elif r["run"] == "latency":
+        lat, cpu = r["latency"], r["cpu"]
+        what = f"search k=10, {r['encoder']} query encoder; cross-encoder: {r['cross']}"
+        result = (
+            f"wall p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms; CPU p50 {cpu['p50_ms']} ms, "
+            f"p99 {cpu['p99_ms']} ms (n={lat['n']})"
+        )
+    else:
+        u, c = r["upsert"], r["compaction"]
+        what = "upsert one product, then search for a word only it has"
+        result = (
+            f"upsert p50 {u['p50_ms']} ms, p99 {u['p99_ms']} ms; found by the next search {r['found_by_next_search']};"
+            f" lexical rebuild after {c['batch']} changes in the background: swapped in after "
+            f"{c['rebuild_done_after_s']} s (the upsert call took {c['batch_upsert_s']} s)"
+        )
+    return f"| {r['run']} | {r['items']:,} | {what} | {result} | {load} |"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", choices=["build", "serve", "all"], help="build: one index; serve: latency and upserts")
+    parser.add_argument(
+        "run", choices=["build", "serve", "all", "render"], help="build: one index; serve: latency and upserts"
+    )
     parser.add_argument("--items", type=int, default=100_000, help="catalogue size (default 100,000)")
     parser.add_argument("--index", choices=["lexical", "dense", "query"], default="lexical", help="build: which part")
     parser.add_argument("--encoder", default="use-multilingual", help="use-multilingual, minilm-int8 or minilm")
@@ -642,6 +685,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.run == "all":
         run_all(args)
+        return
+    if args.run == "render":
+        out = args.out or REPO / "benchmarks" / "results" / "search-speed"
+        (out / "search_speed.md").write_text(markdown(json.loads((out / "search_speed.json").read_text())))
         return
     head = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
