@@ -83,9 +83,9 @@ class DenseIndex:
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` allowed positions by cosine with the (encoded) ``query``, best first.
 
-        Few allowed items (at most ``exact_limit``): all of them scored exactly. Otherwise the index is
-        searched once for ``k``; when the constraints hide some of those, again with the allowed items as
-        a faiss selector (the graph walk skips the others, so ``k`` allowed ones come back without
+        Few allowed items (at most ``exact_limit``): all of them scored exactly. Otherwise, when the
+        constraints exclude some indexed items, the index is searched with the allowed items as a faiss
+        selector (the graph walk skips the others, so ``k`` allowed ones come back without
         oversampling); exact scoring remains the fallback when even that returns fewer than ``k``.
         """
         allowed = np.asarray(allowed[: len(self.vectors)], dtype=bool)
@@ -95,9 +95,10 @@ class DenseIndex:
         k = min(k, n_allowed)
         if n_allowed <= self.exact_limit:
             return self._exact(query, np.flatnonzero(allowed), k)
-        ids, scores = self.index.search(query[None, :], k=min(len(self.index), k))
-        keep = (ids[0] >= 0) & allowed[np.maximum(ids[0], 0)]
-        if keep.sum() < k:
+        if n_allowed >= len(self.index):  # nothing the index holds is excluded: a plain search
+            ids, scores = self.index.search(query[None, :], k=min(len(self.index), k))
+            keep = (ids[0] >= 0) & allowed[np.maximum(ids[0], 0)]
+        if n_allowed < len(self.index) or keep.sum() < k:
             ids, scores = _selected_search(self.index, query, k, allowed)
             keep = (ids[0] >= 0) & allowed[np.maximum(ids[0], 0)]
         found, found_scores = ids[0][keep], scores[0][keep]
