@@ -413,3 +413,17 @@ def test_browsing_popularity_comes_from_the_dataset():
     assert [h.features["popularity"] for h in result.hits] == sorted(counts.to_numpy(), reverse=True)[:5]
     with pytest.raises(ShoprecError, match="popularity must be 7 finite counts"):
         SearchEngine(ProductTable(CATALOGUE), popularity=np.ones(3))
+
+
+def test_demo_shop_colours_are_constraints_in_both_languages():
+    data = generate_demo_shop(seed=1, **PRESETS["small"]).to_dataset()
+    engine = SearchEngine.from_dataset(data)
+    colours = {p.colour for p in engine.table.products if p.colour}
+    assert {"red", "navy", "grey"} <= colours  # read from the items' attributes JSON
+    for query, colour in [("red", "red"), ("红色", "red"), ("navy", "navy"), ("灰色", "grey")]:
+        result = engine.search(query, k=50)
+        assert result.query.colours == (colour,) and result.relaxed == ()
+        assert result.hits and all(h.product.colour == colour for h in result.hits)
+        assert result.total == sum(p.colour == colour for p in engine.table.products)  # a browse: all of them
+    zh = engine.search("红色", k=50)
+    assert any(h.product.title and not h.product.title.isascii() for h in zh.hits)  # Chinese listings too
