@@ -348,12 +348,19 @@ queries = st.tuples(
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(parts=queries, seed=st.integers(0, 2**16), offset=st.integers(0, 6), with_mask=st.booleans())
-def test_every_hit_satisfies_every_constraint_and_the_mask(wardrobe_engine, parts, seed, offset, with_mask):
+@given(
+    parts=queries,
+    seed=st.integers(0, 2**16),
+    offset=st.integers(0, 6),
+    with_mask=st.booleans(),
+    liked=st.sampled_from([None, "Boschly", "Linen Lane"]),
+)
+def test_every_hit_satisfies_every_constraint_and_the_mask(wardrobe_engine, parts, seed, offset, with_mask, liked):
     engine = wardrobe_engine
     mask = np.random.default_rng(seed).random(len(engine.table)) < 0.7 if with_mask else None
+    profile = LikesBrand(liked) if liked else None
     query = " ".join(p for p in (parts[4], *parts[:4]) if p)
-    result = engine.search(query, k=5, offset=offset, allowed=mask)
+    result = engine.search(query, k=5, offset=offset, allowed=mask, profile=profile)
     kept = result.query
     for name in result.relaxed:
         kept = kept.without(name)
@@ -376,8 +383,8 @@ def test_every_hit_satisfies_every_constraint_and_the_mask(wardrobe_engine, part
         if mask is not None:
             assert mask[hit.position]
     # the page is a slice of one ordering
-    whole = engine.search(query, k=offset + 5, allowed=mask)
-    assert ids(result) == ids(whole)[offset : offset + 5]
+    whole = engine.search(query, k=offset + 5, allowed=mask, profile=profile)
+    assert ids(result) == ids(whole)[offset : offset + 5] and len(set(ids(whole))) == len(whole.hits)
     assert result.total == whole.total and len(whole.hits) == min(whole.total, offset + 5)
 
 
