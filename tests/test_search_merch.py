@@ -167,3 +167,13 @@ def test_a_rule_on_a_browsing_query_pins_and_blocks():
     assert ids(result) == expected and result.total == len(plain.hits) - 1
     assert result.hits[0].shares["popularity"] == pytest.approx(1.0)  # proposed by browsing, then pinned
     assert result.hits[0].features["merch_slot"] == 0
+
+
+def test_one_configuration_serves_engines_over_different_tables(merch):
+    forward = SearchEngine(ProductTable(SHOP), merch=merch)
+    backward = SearchEngine(ProductTable(SHOP[::-1]), merch=merch)  # the same ids at other positions
+    for _ in range(2):  # alternating: each engine's rules read its own table
+        assert ids(forward.search("coffee mug", k=5))[0] == "g1" and ids(backward.search("coffee mug", k=5))[0] == "g1"
+        assert (
+            "m1" not in ids(backward.search("coffee mug", k=20)) and ids(forward.search("coffee mug", k=5))[4] == "m7"
+        )

@@ -137,8 +137,8 @@ class Merchandising:
     def __init__(self, synonyms: Synonyms | None = None, rules: dict[str, QueryRule] | None = None) -> None:
         self.synonyms = synonyms or Synonyms()
         self.rules = {normalise(k): v for k, v in (rules or {}).items()}
-        self._info: tuple[int, ItemInfo] | None = None
-        self._compiled: dict[tuple[str, int, tuple[tuple[str, int], ...]], Rules] = {}
+        self._info: tuple[tuple[int, int, int], ItemInfo] | None = None
+        self._compiled: dict[tuple[str, tuple[int, int, int], tuple[tuple[str, int], ...]], Rules] = {}
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Merchandising:
@@ -247,7 +247,7 @@ class Merchandising:
     def _rules(
         self, key: str, rule: QueryRule, table: ProductTable, pins: tuple[tuple[str, int], ...], where: str
     ) -> Rules:
-        cache_key = (key, table.version, pins)
+        cache_key = (key, _stamp(table), pins)
         if cache_key not in self._compiled:
             config = RulesConfig.from_dict(
                 {"pinned": dict(pins), "promoted": dict(rule.boosted), "blocked_items": list(rule.blocked)}, where=where
@@ -257,7 +257,7 @@ class Merchandising:
 
     def _item_info(self, table: ProductTable) -> ItemInfo:
         """The feeds' per-item facts for the table's positions (what the rules read)."""
-        if self._info is None or self._info[0] != table.version:
+        if self._info is None or self._info[0] != _stamp(table):
             n = len(table)
             products = table.products
             category = np.array([p.category for p in products], dtype=object)
@@ -273,9 +273,14 @@ class Merchandising:
                 in_stock=np.ones(n, dtype=bool),
                 tags=[[] for _ in range(n)],
             )
-            self._info = (table.version, info)
+            self._info = (_stamp(table), info)
             self._compiled.clear()
         return self._info[1]
+
+
+def _stamp(table: ProductTable) -> tuple[int, int, int]:
+    """Which table, in which state: one configuration may serve several engines (and tables)."""
+    return (id(table), table.version, len(table))
 
 
 def _shown(position: int, allowed: np.ndarray) -> bool:
