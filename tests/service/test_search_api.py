@@ -351,3 +351,23 @@ def test_search_merchandising_pins_blocks_and_synonyms_apply_over_http(models_di
     merch.write_text('[queries."cotton"]\npinned = { "NO-SUCH-ITEM" = 0 }\n', encoding="utf-8")
     with pytest.raises(ShoprecError, match="NO-SUCH-ITEM"), TestClient(create_app(settings)):
         pass
+
+
+def test_searches_running_while_the_catalog_changes_all_answer(client, read, write) -> None:
+    """Searches share the engine; a catalog change waits for them and goes alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    engine = client.app.state.engine
+    dep = engine.versions.default()
+    searching = engine.catalog.searching
+
+    def searches(n: int) -> int:
+        return sum(len(searching.search(dep, "cotton kettle", k=5)[0].hits) > 0 for _ in range(n))
+
+    with ThreadPoolExecutor(4) as pool:
+        running = [pool.submit(searches, 15) for _ in range(4)]
+        for n in range(6):
+            body = {"title": f"Vexillon lamp {n}", "category": "Home & Kitchen > Lighting", "price": 10.0 + n}
+            assert client.put(f"/v1/items/VX-{n}", json=body, headers=write).status_code == 200
+        assert [f.result() for f in running] == [15] * 4
+    assert set(hit_ids(search(client, read, q="vexillon lamp", k=10))[:6]) == {f"VX-{n}" for n in range(6)}

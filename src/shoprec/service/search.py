@@ -91,7 +91,7 @@ def _history(engine: Engine, dep, user_id: str | None) -> tuple[tuple | None, st
 
 
 def _profile(vs: VersionSearch, items: np.ndarray, extra: list[str], queries: list[str]):
-    """The shopper's search profile over the engine's table (called under the engine's lock)."""
+    """The shopper's search profile over the engine's table (called under the engine's read lock)."""
     from shoprec.search.personal import SearchProfile
 
     table = vs.engine.table
@@ -121,7 +121,7 @@ def search_items(catalog: Catalog, text: str, limit: int = 20) -> list[dict]:
     needle = text.strip().casefold()
     if not needle:
         raise ShoprecError("the query parameter q is empty: give part of an item id or title")
-    with vs.lock:
+    with vs.lock.reading():
         table = vs.engine.table
         contains = np.array(
             [

@@ -19,8 +19,10 @@ when the version loads and kept in step with the catalog API.
   become a mask over table positions that the engine ANDs with the query's own constraints and never
   relaxes. A category no live product has is an :class:`UnknownFilterValue`.
 
-One lock per version serialises its engine's searches and changes (an upsert rebuilds the query
-parser and may compact the lexical index; a search must not read half of it).
+Each version's engine has a readers-writer lock: searches share it (the query encoder and numpy run
+without the GIL, so concurrent requests overlap), a batch of catalog changes takes it alone (an upsert
+rebuilds the query parser and grows the table; a search must not read half of it), and a waiting
+change goes before new searches.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -96,6 +99,45 @@ class LazyEncoder(Encoder):
         return real.encode(texts, progress=False)
 
 
+class SharedLock:
+    """Many readers or one writer; a waiting writer blocks new readers (no writer starves)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writing = False
+        self._waiting = 0
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._cond:
+            while self._writing or self._waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._cond:
+            self._waiting += 1
+            while self._writing or self._readers:
+                self._cond.wait()
+            self._waiting -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
 @dataclass
 class VersionSearch:
     """One version's engine, the catalog changes it holds and what a filter needs beyond the table."""
@@ -108,7 +150,7 @@ class VersionSearch:
     """The catalog overlay's change counter up to which changes are applied."""
     build_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: SharedLock = field(default_factory=SharedLock)
     _suggester: Suggester | None = None
 
     @property
@@ -246,8 +288,9 @@ class Searching:
         self.catalog.sync()
         vs = self.prepare(dep)
         if self.catalog.overlay.seq > vs.seq:
-            with vs.lock:
-                self._apply(vs)
+            with vs.lock.writing():
+                if self.catalog.overlay.seq > vs.seq:  # another request may have applied them meanwhile
+                    self._apply(vs)
         return vs
 
     def _apply(self, vs: VersionSearch) -> None:
@@ -278,16 +321,16 @@ class Searching:
         profile=None,
     ) -> tuple[SearchResult, VersionSearch]:
         """One search on ``dep``'s engine; ``profile`` is a callable ``(VersionSearch) -> SearchProfile | None``
-        run under the engine's lock (the profile reads the table)."""
+        run under the engine's read lock (the profile reads the table)."""
         vs = self.current(dep)
-        with vs.lock:
+        with vs.lock.reading():
             allowed = request_mask(vs, filters) if filters is not None and filters.active else None
             shopper = profile(vs) if profile is not None else None
             return vs.engine.search(query, k=k, offset=offset, profile=shopper, allowed=allowed), vs
 
     def suggest(self, dep: Deployed, prefix: str, k: int = 10) -> list[Suggestion]:
         vs = self.current(dep)
-        with vs.lock:
+        with vs.lock.reading():
             return vs.suggester().complete(prefix, k)
 
 
