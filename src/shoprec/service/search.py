@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -25,8 +25,19 @@ from shoprec.service.catalog import Catalog
 from shoprec.service.served import Filters
 
 if TYPE_CHECKING:
-    from shoprec.service.engine import Engine
     from shoprec.service.searching import VersionSearch
+
+
+class Engine(Protocol):
+    """The parts of :class:`shoprec.service.engine.Engine` a search reads (named by shape: the engine
+    imports this module)."""
+
+    versions: object
+    histories: object
+    catalog: Catalog
+    store: object
+    live: object
+
 
 RECENT_QUERIES = 20
 """Past queries of a shopper that feed their search profile."""

@@ -35,7 +35,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -49,10 +49,23 @@ from shoprec.text.encoders import ENCODERS, Encoder
 if TYPE_CHECKING:
     from shoprec.search.hybrid import SearchEngine, SearchResult
     from shoprec.search.suggest import Suggester, Suggestion
-    from shoprec.service.catalog import Catalog
     from shoprec.service.versions import Deployed
 
 log = logging.getLogger(__name__)
+
+
+class CatalogChanges(Protocol):
+    """What the engines read of :class:`~shoprec.service.catalog.Catalog` (which holds them; named here by
+    its shape, not imported, so the two modules do not import each other)."""
+
+    versions: object
+
+    @property
+    def overlay(self): ...
+
+    def sync(self, force: bool = False, every: float = 1.0) -> None: ...
+
+    def changed_since(self, seq: int) -> tuple[int, list[ItemRecord]]: ...
 
 
 class UnknownFilterValue(ShoprecError):
@@ -228,7 +241,7 @@ class Searching:
 
     def __init__(
         self,
-        catalog: Catalog,
+        catalog: CatalogChanges,
         dense: bool = True,
         encoders: SharedEncoders | None = None,
         stages: Sequence = (),
