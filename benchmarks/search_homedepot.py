@@ -383,7 +383,7 @@ def markdown(record: dict) -> str:
         f"{tower['before']['recall@100']:.3f} -> {tower['after']['recall@100']:.3f}; "
         f"{tower['seconds']['training']:.0f} s of training.",
         f"- Cross-encoder ({ce['settings']['layers']} layers, max {ce['settings']['max_length']} tokens): "
-        f"{ce['pairs']['train_pairs']:,} pairs ({ce['pairs']['train_negatives']:,} unjudged negatives), "
+        f"{ce['pairs']['train_pairs']:,} pairs ({ce['pairs']['train_negatives']:,} labelled 0), "
         f"{ce['steps']} steps, {ce['seconds']['training']:.0f} s; held-out validation pairs NDCG@10 "
         f"{ce['before']['ndcg@10']:.3f} -> {ce['after']['ndcg@10']:.3f}, pair accuracy "
         f"{ce['before']['pair_accuracy']:.3f} -> {ce['after']['pair_accuracy']:.3f}.",

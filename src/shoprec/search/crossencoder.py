@@ -241,7 +241,7 @@ def train_cross_encoder(
     model.save_pretrained(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
     seconds = {s: clock[i + 1] - clock[i] for i, s in enumerate(("before", "training", "after"))}
-    counts = {"train_pairs": len(queries), "train_negatives": int((labels == 0).sum())}
+    counts = {"train_pairs": len(queries), "train_negatives": int((labels == 0).sum())}  # label 0, judged or not
     counts["held_out_pairs"] = len(held[0]) if held else 0
     result = CrossEncoderResult(out_dir, base, settings, counts, before, after, losses, steps, seconds)
     (out_dir / RESULT_FILE).write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
