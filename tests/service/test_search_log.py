@@ -338,3 +338,19 @@ def test_a_search_through_the_api_feeds_the_log_the_events_and_the_context(clien
     ack = client.post("/v1/events", json=event(user, hit, search_id=search_id)).json()
     assert ack["unknown_search_ids"] == []
     assert engine.store.user_events(user)[-1].query == "solar lights"
+
+
+def test_a_search_refreshes_the_shoppers_cached_home_feed(client: TestClient) -> None:
+    user = shop(client)[0][-2]
+    cached = "served from the feed cache"
+
+    def notes() -> list[str]:
+        response = client.get(f"/v1/users/{user}/recommendations", params={"k": 10})
+        assert response.status_code == 200, response.text
+        return response.json()["notes"]
+
+    notes()
+    assert cached in notes()  # nothing changed: the cache answers
+    assert client.get("/v1/search", params={"q": "garden hose", "user_id": user}).status_code == 200
+    assert cached not in notes()  # the pipeline ran again, with the new query in the context
+    assert cached in notes()
