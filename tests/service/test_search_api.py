@@ -371,3 +371,13 @@ def test_searches_running_while_the_catalog_changes_all_answer(client, read, wri
             assert client.put(f"/v1/items/VX-{n}", json=body, headers=write).status_code == 200
         assert [f.result() for f in running] == [15] * 4
     assert set(hit_ids(search(client, read, q="vexillon lamp", k=10))[:6]) == {f"VX-{n}" for n in range(6)}
+
+
+def test_the_version_pipeline_gets_the_query_encoder_for_recent_searches(client) -> None:
+    """The pipeline's "queries" recall source encodes recent searches with the version's encoder."""
+    dep = client.app.state.engine.versions.default()
+    encoder = dep.pipeline.resources.encoder
+    assert encoder is not None and encoder.name == dep.manifest["encoder"]
+    assert encoder.dim == dep.item_vectors.shape[1]
+    vectors = encoder.encode(["cotton dress"])
+    assert vectors.shape == (1, encoder.dim) and abs(float((vectors[0] ** 2).sum()) - 1.0) < 1e-4

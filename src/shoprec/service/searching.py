@@ -269,6 +269,7 @@ class Searching:
             if found is not None and found.dep is dep:
                 return found
             built = self._build(dep)
+            self._share_encoder(dep)
             log.info(
                 "search engine of %s built in %.2f s (%d items)",
                 dep.version,
@@ -280,6 +281,14 @@ class Searching:
                 self._built = {v: s for v, s in self._built.items() if v in loaded}
                 self._built[dep.version] = built
             return built
+
+    def _share_encoder(self, dep: Deployed) -> None:
+        """Give the version's pipeline the query encoder (its "queries" recall source encodes the
+        shopper's recent searches with it), loaded on first use, the instance search uses."""
+        name, vectors = str(dep.manifest.get("encoder", "")), dep.item_vectors
+        resources = dep.pipeline.resources
+        if getattr(resources, "encoder", None) is None and loadable(name) and vectors.ndim == 2:
+            resources.encoder = LazyEncoder(name, vectors.shape[1], self.encoders)
 
     def serving(self) -> None:
         """From now on a version the merchandising does not fit is served without it (see ``strict``)."""

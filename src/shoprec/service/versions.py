@@ -154,9 +154,9 @@ def train_version(
         return item_vectors(train, enc, cache_dir=vector_cache, progress=progress)
 
     pipe, notes = build_pipeline(config), []
-    ranker_stats = _fit_ranker(pipe, dataset, vectors_of, notes, progress)
-    metrics = _offline_metrics(pipe, dataset, vectors_of, progress) if evaluate else {}
-    pipe.fit(dataset, vectors, progress=progress)
+    ranker_stats = _fit_ranker(pipe, dataset, vectors_of, enc, notes, progress)
+    metrics = _offline_metrics(pipe, dataset, vectors_of, enc, progress) if evaluate else {}
+    _fit(pipe, dataset, vectors, enc, progress)
     graph = ItemGraph.build(dataset)
     crosscat = _fit_crosscat(dataset, pipe.resources.info, vectors, notes, crosscat_mode)
     manifest = {
@@ -177,6 +177,13 @@ def train_version(
     return _write(Path(models_dir), pipe, dataset, vectors, graph, crosscat, config_text, manifest)
 
 
+def _fit(pipe: Pipeline, dataset: Dataset, vectors: np.ndarray, encoder, progress: bool) -> None:
+    """Fit the pipeline and give it the encoder that made ``vectors`` (its "queries" recall source
+    encodes recent search queries with it; fitting makes new resources)."""
+    pipe.fit(dataset, vectors, progress=progress)
+    pipe.resources.encoder = encoder
+
+
 def _parse_config(text: str) -> object:
     try:
         return config_from_dict(tomllib.loads(text), where="pipeline config")
@@ -184,7 +191,7 @@ def _parse_config(text: str) -> object:
         raise ConfigError(f"pipeline config is not valid TOML: {err}") from None
 
 
-def _fit_ranker(pipe: Pipeline, dataset: Dataset, vectors_of: Callable, notes: list, progress: bool) -> dict:
+def _fit_ranker(pipe: Pipeline, dataset: Dataset, vectors_of: Callable, encoder, notes: list, progress: bool) -> dict:
     from shoprec.eval import leave_last_out
 
     if pipe.rank == "none":
@@ -194,7 +201,7 @@ def _fit_ranker(pipe: Pipeline, dataset: Dataset, vectors_of: Callable, notes: l
         notes.append("no user has enough events for a validation stage: ranking by equal-weight fusion")
         pipe.rank = "fusion"
         return {}
-    pipe.fit(valid.train, vectors_of(valid.train), progress=progress)
+    _fit(pipe, valid.train, vectors_of(valid.train), encoder, progress)
     try:
         stats = pipe.fit_ranker(contexts_from_dataset(valid.train, valid.users), valid.truth)
     except ModelError as err:
@@ -204,14 +211,14 @@ def _fit_ranker(pipe: Pipeline, dataset: Dataset, vectors_of: Callable, notes: l
     return {k: v for k, v in stats.items() if isinstance(v, int | float | dict)}
 
 
-def _offline_metrics(pipe: Pipeline, dataset: Dataset, vectors_of: Callable, progress: bool) -> dict:
+def _offline_metrics(pipe: Pipeline, dataset: Dataset, vectors_of: Callable, encoder, progress: bool) -> dict:
     """Full-catalogue metrics of the pipeline and of each source on the test stage."""
     from shoprec.eval import leave_last_out, score_recommendations
 
     test = leave_last_out(dataset, stage="test")
     if not len(test.users):
         return {}
-    pipe.fit(test.train, vectors_of(test.train), progress=progress)
+    _fit(pipe, test.train, vectors_of(test.train), encoder, progress)
     contexts = contexts_from_dataset(test.train, test.users)
     k = max(EVAL_KS)
     lists = {"pipeline": [r.items for r in pipe.recommend(contexts, k=k, with_shares=False)]}
