@@ -354,3 +354,30 @@ def test_a_search_refreshes_the_shoppers_cached_home_feed(client: TestClient) ->
     assert client.get("/v1/search", params={"q": "garden hose", "user_id": user}).status_code == 200
     assert cached not in notes()  # the pipeline ran again, with the new query in the context
     assert cached in notes()
+
+
+def test_a_search_shows_in_the_next_home_feed(client: TestClient) -> None:
+    """'Searched for tents' -> camping items: the default pipeline's "searched" source recalls the
+    items nearest to the query, and the next home feed holds some of them, credited to the search."""
+    dep = client.app.state.engine.versions.default()
+    assert "searched" in [source.name for source in dep.pipeline.sources]
+    candidates = version_users_of(dep)
+    user = candidates[len(candidates) // 2]  # the other tests use the first and last few users
+
+    def feed() -> list[dict]:
+        response = client.get(f"/v1/users/{user}/recommendations", params={"k": 50})
+        assert response.status_code == 200, response.text
+        return response.json()["items"]
+
+    assert not [i for i in feed() if i["source"] == "searched"]
+    query = client.get("/v1/search", params={"q": "camping tent", "user_id": user, "k": 20}).json()
+    assert query["hits"], query
+    searched = [i["item_id"] for i in feed() if i["source"] == "searched"]
+    assert searched, "no item of the next home feed came from the shopper's search"
+    assert set(searched) & {hit["item_id"] for hit in query["hits"]}
+
+
+def version_users_of(dep) -> list[str]:
+    """Users of the served version with no snapshot queries (their feeds have nothing to search by)."""
+    queried = set() if dep.dataset.queries is None else {str(u) for u in dep.dataset.queries["user_id"]}
+    return [str(u) for u in dep.dataset.user_vocab.ids() if str(u) not in queried]

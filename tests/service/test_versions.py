@@ -28,7 +28,7 @@ def test_version_folder_has_manifest_and_loads_to_the_same_lists(models):
     manifest = read_manifest(path)
     assert manifest["version"] == path.name == "v0001"
     assert manifest["data"]["fingerprint"] == tiny_shop().fingerprint()
-    assert manifest["sources"] == ["ease", "also-viewed", "trending"]
+    assert manifest["sources"] == ["ease", "also-viewed", "trending", "searched"]
     assert 0 < manifest["metrics"]["pipeline"]["ndcg@10"] <= 1
     assert set(manifest["metrics"]) >= {"source:ease", "source:also-viewed", "source:trending"}
     assert "[[source]]" in (path / "pipeline.toml").read_text()
