@@ -172,3 +172,19 @@ def test_items_seen_before_and_feature_weights(table):
     assert only_items.score(f) == pytest.approx(f["personal_item"])
     with pytest.raises(ShoprecError, match="feature weights"):
         FeatureWeights(category=-1)
+
+
+def test_the_engine_orders_one_query_differently_for_two_shoppers(table):
+    from shoprec.search.hybrid import SearchEngine
+
+    engine = SearchEngine(table)
+    anonymous = [h.item_id for h in engine.search("kettle", k=3).hits]
+    budget = SearchProfile.from_history(table, at("k2", "m1", "k2"))  # the cheapest kettle and mug, Brewly
+    premium = SearchProfile.from_history(table, at("k3", "m2", "k3"))  # the dearest kettle and mug
+    budget_order = [h.item_id for h in engine.search("kettle", k=3, profile=budget).hits]
+    premium_order = [h.item_id for h in engine.search("kettle", k=3, profile=premium).hits]
+    assert set(budget_order) == set(premium_order) == {"k1", "k2", "k3"}
+    assert budget_order != premium_order
+    assert budget_order[0] == "k2" and premium_order[0] == "k3"
+    empty = SearchProfile.from_history(table, [])
+    assert [h.item_id for h in engine.search("kettle", k=3, profile=empty).hits] == anonymous
