@@ -101,8 +101,9 @@ def _context(shop, user: str, queries: tuple[str, ...], history: tuple[str, ...]
 
 
 def _default_with_queries():
+    """The service's default pipeline, which holds the recent-queries source."""
     config = load_config(DEFAULT_PIPELINE)
-    config.sources.append({"name": "searched", "type": "queries"})
+    assert "queries" in [source.get("type") for source in config.sources]
     return config
 
 
