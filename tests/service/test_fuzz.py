@@ -43,9 +43,10 @@ def session(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 def wait_for_warm_cache(app, seconds: float = 120.0) -> None:
     """Fuzz only once the feed cache's warm-up thread is done (it now encodes the shoppers' past
-    queries). With it still running, 2 of 5 runs failed inside hypothesis with CPython 3.11.7's
+    queries). Without this wait, 2 of 5 runs failed inside hypothesis with CPython 3.11.7's
     spurious "SystemError: AST constructor recursion depth mismatch" (cpython gh-106905, seen in
-    threaded programs) while it parsed a strategy's source; 4 of 4 passed after this wait."""
+    threaded programs) while it parsed a strategy's source, both on the first operations, when the
+    warm-up may still run."""
     warming = app.state.engine.cache.warming
     deadline = time.monotonic() + seconds
     while not (warming and all(state["finished"] for state in warming.values())):
