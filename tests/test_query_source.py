@@ -9,6 +9,7 @@ after a context's ``now`` never reach it, through ``contexts_from_dataset`` and 
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -207,6 +208,21 @@ def test_query_vectors_are_cached_across_requests(shop, vectors, encoder):
     source.recall([_context(shop, "u0", ("stove", "tents", "mug"))], k=5)
     assert counting.texts[2:] == ["mug"]  # only the new query is encoded
     assert len(source._cache) == 2  # bounded: the least recently used vector went
+
+
+def test_sources_whose_encoders_share_a_cache_key_encode_a_query_once(shop, vectors, encoder):
+    """Two served versions of one shop hold two sources and two encoder handles for one model: the
+    second version's source takes the first one's query vectors (no second encoding); an encoder
+    without a key keeps its own cache."""
+    first, second, plain = Counting(encoder), Counting(encoder), Counting(encoder)
+    first.cache_key = second.cache_key = ("test-shared", uuid.uuid4().hex)
+    context = [_context(shop, "u0", ("tents", "stove"))]
+    a = _source(shop, vectors, first).recall(context, k=5)
+    b = _source(shop, vectors, second).recall(context, k=5)
+    assert sorted(first.texts) == ["stove", "tents"] and second.texts == []
+    np.testing.assert_array_equal(a[0][0], b[0][0])
+    _source(shop, vectors, plain).recall(context, k=5)
+    assert sorted(plain.texts) == ["stove", "tents"]
 
 
 def test_recent_queries_are_cleaned_deduplicated_and_most_recent_first():

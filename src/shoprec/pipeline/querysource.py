@@ -23,6 +23,7 @@ queries made since (most feeds encode nothing).
 
 from __future__ import annotations
 
+import threading
 from collections import Counter, OrderedDict
 
 import numpy as np
@@ -34,6 +35,13 @@ from shoprec.pipeline.context import UserContext
 
 MAX_QUERY_CHARS = 256
 """A longer query is cut here before encoding (the search layer's limit)."""
+
+
+_SHARED: dict[object, OrderedDict[str, np.ndarray]] = {}
+"""Query-vector caches shared by every source whose encoder has the same ``cache_key`` (an encoder
+may define one when two instances encode identically, e.g. one model loaded once per process and
+handed to each served version): a new version of a shop does not encode its shoppers' queries again."""
+_SHARED_LOCK = threading.Lock()
 
 
 def recent_queries(queries: tuple[str, ...] | list[str], recent: int) -> list[str]:
@@ -110,22 +118,31 @@ class QuerySource(Source):
         encoder = self._encoder()
         if encoder is None:
             raise ConfigError(f"source '{self.name}' has no encoder: set the pipeline's resources.encoder")
-        if self._cache_encoder is not encoder:
-            self._cache.clear()
+        shared = getattr(encoder, "cache_key", None)
+        if shared is not None:  # versions served with one encoder share its query vectors
+            with _SHARED_LOCK:
+                self._cache = _SHARED.setdefault(shared, OrderedDict())
             self._cache_encoder = encoder
-        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        self.stats["cache_hits"] += sum(1 for t in texts if t in self._cache)
+        elif self._cache_encoder is not encoder:
+            self._cache = OrderedDict()
+            self._cache_encoder = encoder
+        cache = self._cache
+        with _SHARED_LOCK:  # the warm-up thread and requests use one cache; encoding runs outside the lock
+            cached = {t: cache[t] for t in texts if t in cache}
+        missing = list(dict.fromkeys(t for t in texts if t not in cached))
+        self.stats["cache_hits"] += len(texts) - sum(1 for t in texts if t not in cached)
         fresh = dict(zip(missing, encoder.encode(missing, progress=False), strict=True)) if missing else {}
         self.stats["encoded"] += len(missing)
-        out = np.stack([fresh[t] if t in fresh else self._cache[t] for t in texts])
-        for text in texts:
-            vector = fresh.get(text)
-            if vector is None:
-                self._cache.move_to_end(text)
-            elif self.cache_size:
-                self._cache[text] = vector
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+        out = np.stack([fresh[t] if t in fresh else cached[t] for t in texts])
+        with _SHARED_LOCK:
+            for text in texts:
+                if text in fresh:
+                    if self.cache_size:
+                        cache[text] = fresh[text]
+                elif text in cache:
+                    cache.move_to_end(text)
+            while len(cache) > self.cache_size:
+                cache.popitem(last=False)
         return out
 
     def _vector_index(self):
