@@ -54,7 +54,7 @@ async def lifespan(app: FastAPI):
     live = open_live(settings.redis_url, store, settings.redis_prefix)
     versions = VersionManager(settings.models_dir, store, settings.poll_seconds)
     versions.refresh(wait=True)
-    app.state.engine = Engine(store, live, versions, settings.clock, warm_cache=False, feed_cache=settings.feed_cache)
+    app.state.engine = Engine(store, live, versions, settings.clock, settings.warm_cache, settings.feed_cache)
     encoders = SharedEncoders()
     app.state.engine.catalog.searching = _searching(app.state.engine, settings, encoders)
     app.state.committer = GroupCommitter(store, on_commit=app.state.engine.record_live)
@@ -71,26 +71,20 @@ async def lifespan(app: FastAPI):
 
 def _searching(engine: Engine, settings: ServiceSettings, encoders: SharedEncoders) -> Searching:
     """Search engines for the loaded versions, built now (the service is ready once they are), and for
-    each version loaded later right after it starts serving (on the loader's thread). Each version's
-    pipeline gets the query encoder before its feed cache is warmed (the warm-up's feeds then hold
-    what the recent-searches source recalls, as live feeds do)."""
+    each version loaded later right after it starts serving (on the loader's thread)."""
     from shoprec.search.merch import Merchandising
 
     stages = load_stages(settings.search_ranker, settings.search_cross_encoder)
     merch = Merchandising.from_toml(settings.search_merch) if settings.search_merch else None
     searching = Searching(engine.catalog, settings.search_dense, encoders, stages, merch)
-    loaded = list(engine.versions.loaded.values())
-    for dep in loaded:
+    for dep in list(engine.versions.loaded.values()):
         searching.prepare(dep)
     searching.serving()
-    warm = settings.warm_cache and settings.feed_cache
-    for dep in loaded if warm else ():
-        engine.cache.warm(engine, dep)
+    warm = engine.versions.on_load
 
     def on_load(dep) -> None:
-        searching.share_encoder(dep)
-        if warm:
-            engine.cache.warm(engine, dep)
+        if warm is not None:
+            warm(dep)
         searching.prepare(dep)
 
     engine.versions.on_load = on_load

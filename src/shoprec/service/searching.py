@@ -269,8 +269,8 @@ class Searching:
             found = self._built.get(dep.version)
             if found is not None and found.dep is dep:
                 return found
-            self.share_encoder(dep)
             built = self._build(dep)
+            self._share_encoder(dep)
             log.info(
                 "search engine of %s built in %.2f s (%d items)",
                 dep.version,
@@ -283,7 +283,7 @@ class Searching:
                 self._built[dep.version] = built
             return built
 
-    def share_encoder(self, dep: Deployed) -> None:
+    def _share_encoder(self, dep: Deployed) -> None:
         """Give the version's pipeline the query encoder (its "queries" recall source encodes the
         shopper's recent searches with it), loaded on first use, the instance search uses."""
         name, vectors = str(dep.manifest.get("encoder", "")), dep.item_vectors
