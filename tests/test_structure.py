@@ -137,7 +137,8 @@ def test_cycle_finder_reports_each_kind_of_import(tmp_path: Path) -> None:
 
 
 LAYERS = {
-    "data": 1, "text": 2, "models": 3, "pipeline": 4, "bundles": 5, "eval": 5, "search": 5, "service": 6, "cli": 7
+    "data": 1, "text": 2, "models": 3, "pipeline": 4, "bundles": 5, "eval": 5, "search": 5, "loop": 5,
+    "service": 6, "cli": 7, "sim": 7
 }
 """docs/architecture.md's stack, bottom up; modules directly in shoprec (errors, timeunits, ranks) are 0."""
 
