@@ -21,6 +21,7 @@ from shoprec.errors import ModelError
 from shoprec.models.base import Recommender
 from shoprec.models.itemknn import WEIGHTINGS
 from shoprec.models.registry import register
+from shoprec.models.warmstart import carry_rows
 
 
 @dataclass
@@ -32,6 +33,8 @@ class ALSConfig:
     """L2 regularisation of the factors (``regularization`` in implicit)."""
     epochs: int = 15
     """ALS iterations; each one solves all users, then all items."""
+    warm_epochs: int = 3
+    """Iterations of a fit warm-started from a previous model's factors (see ``warm_start``)."""
     alpha: float = 20.0
     """Confidence slope: an observed pair counts ``1 + alpha * weight`` against 1 for unobserved."""
     weighting: str = "binary"
@@ -46,8 +49,10 @@ class ALSConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.embedding_size, int | np.integer) or self.embedding_size < 1:
             raise ModelError(f"als: embedding_size must be a whole number >= 1, got {self.embedding_size!r}")
-        if not isinstance(self.epochs, int | np.integer) or self.epochs < 1:
-            raise ModelError(f"als: epochs must be a whole number >= 1, got {self.epochs!r}")
+        for name in ("epochs", "warm_epochs"):
+            value = getattr(self, name)
+            if not isinstance(value, int | np.integer) or value < 1:
+                raise ModelError(f"als: {name} must be a whole number >= 1, got {value!r}")
         if self.reg < 0 or self.alpha < 0:
             raise ModelError(f"als: reg and alpha must be >= 0, got reg={self.reg!r}, alpha={self.alpha!r}")
         if self.weighting not in WEIGHTINGS:
@@ -62,6 +67,7 @@ class ALS(Recommender):
 
     name = "als"
     config_class = ALSConfig
+    warm_startable = True
 
     def _fit(self, dataset: Dataset) -> None:
         cfg = self.config
@@ -75,13 +81,28 @@ class ALS(Recommender):
                 factors=cfg.embedding_size,
                 regularization=cfg.reg,
                 alpha=1.0,
-                iterations=cfg.epochs,
+                iterations=cfg.epochs if self.warm is None else cfg.warm_epochs,
                 num_threads=cfg.num_threads,
                 random_state=cfg.seed,
             )
+            if self.warm is not None:
+                self._warm_factors(als, dataset)
             als.fit(confidence, show_progress=cfg.progress)
         self.user_factors = np.ascontiguousarray(als.user_factors, dtype=np.float32)  # (n_users, d)
         self.item_factors = np.ascontiguousarray(als.item_factors, dtype=np.float32)  # (n_items, d)
+
+    def _warm_factors(self, als: AlternatingLeastSquares, dataset: Dataset) -> None:
+        """Start from the previous factors; new users and items get implicit's own small random start."""
+        warm, d = self.warm, self.config.embedding_size
+        if warm.previous.config.embedding_size != d:
+            raise ModelError(
+                f"als: cannot warm start {d} factors from a model with {warm.previous.config.embedding_size}"
+            )
+        rng = np.random.default_rng(self.config.seed)
+        users = rng.random((dataset.n_users, d), dtype=np.float32) * 0.01
+        items = rng.random((dataset.n_items, d), dtype=np.float32) * 0.01
+        als.user_factors = carry_rows(warm.previous.user_factors, warm.users, users)
+        als.item_factors = carry_rows(warm.previous.item_factors, warm.items, items)
 
     def score(self, users: np.ndarray) -> np.ndarray:
         return self.user_factors[np.asarray(users, dtype=np.int64)] @ self.item_factors.T  # (n, n_items)

@@ -25,6 +25,7 @@ import scipy.sparse as sp
 from shoprec import __version__
 from shoprec.data.dataset import Dataset
 from shoprec.errors import ModelError
+from shoprec.models.warmstart import WarmStart
 from shoprec.ranks import PAD_ITEM, top_k
 
 
@@ -49,6 +50,8 @@ class Recommender(ABC):
 
     name: ClassVar[str] = "base"
     config_class: ClassVar[type] = NoConfig
+    warm_startable: ClassVar[bool] = False
+    """Whether :meth:`warm_start` is supported (models that learn by iteration from a random start)."""
 
     def __init__(self, config: Any = None, **settings: Any) -> None:
         if config is not None and settings:
@@ -60,6 +63,8 @@ class Recommender(ABC):
         self.fallback_scores: np.ndarray | None = None
         self.progress = False
         """Show progress bars while fitting (models with long training loops honour it)."""
+        self.warm: WarmStart | None = None
+        """Set by :meth:`warm_start`; the next :meth:`fit` starts from it, then clears it."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config})"
@@ -73,10 +78,25 @@ class Recommender(ABC):
         self.seen = dataset.matrix("binary")
         self.fallback_scores = np.asarray(self.seen.sum(axis=0), dtype=np.float32).ravel()
         try:
+            if self.warm is not None:
+                self.warm.check(self.name, dataset.n_users, dataset.n_items)
             self._fit(dataset)
         except BaseException:
             self.seen = None  # a failed fit must not leave a model that claims to be fitted
             raise
+        finally:
+            self.warm = None  # a warm start serves one fit
+        return self
+
+    def warm_start(self, previous: Recommender, items: np.ndarray, users: np.ndarray) -> Self:
+        """Start the next :meth:`fit` from ``previous`` (a fitted model of this class): ``items[i]`` /
+        ``users[i]`` give the previous index of the new dataset's item / user ``i`` (-1: new; see
+        :func:`~shoprec.models.warmstart.index_map`). Models without warm starts raise ModelError."""
+        if not self.warm_startable:
+            raise ModelError(f"model '{self.name}' has no warm start: it is refitted from scratch")
+        if type(previous) is not type(self) or not previous.is_fitted:
+            raise ModelError(f"'{self.name}' can warm start only from a fitted '{self.name}' model")
+        self.warm = WarmStart(previous, np.asarray(items, dtype=np.int64), np.asarray(users, dtype=np.int64))
         return self
 
     @abstractmethod

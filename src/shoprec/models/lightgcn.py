@@ -41,7 +41,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -57,9 +57,12 @@ from shoprec.models.itemgraph import ItemGraph
 from shoprec.models.registry import register
 from shoprec.models.seqtrain import EarlyStopping, TrainLog
 from shoprec.models.textside import TextVectors, check_mode, torch_threads
+from shoprec.models.warmstart import carry_rows
 from shoprec.ranks import ndcg_of_ranks, target_ranks
 
 LOSSES = ("softmax", "bpr")
+LAYER0 = ("users", "ids", "project.weight", "project.bias")
+"""Parameters kept after a fit for a later warm start."""
 GRAPH_EDGES = {"co_basket": 1.0, "consecutive": 1.0}
 """Item-graph edge types (and their relative weights) added to the propagation graph."""
 
@@ -73,6 +76,8 @@ class LightGCNConfig:
     epochs: int = 100
     """Upper bound on passes over the training edges; early stopping usually ends sooner (Beauty:
     best epoch 7-14 with the defaults)."""
+    warm_epochs: int = 20
+    """Upper bound on epochs of a fit warm-started from a previous model (see ``warm_start``)."""
     learning_rate: float = 0.02
     """Adam step size. Beauty (fused): 0.02 reached the NDCG@10 of 0.01 in half the epochs."""
     reg: float = 0.1
@@ -115,7 +120,7 @@ class LightGCNConfig:
 
     def __post_init__(self) -> None:
         check_mode(self.item_repr, "lightgcn")
-        for name, least in (("embedding_size", 1), ("layers", 0), ("epochs", 1), ("batch_size", 1)):
+        for name, least in (("embedding_size", 1), ("layers", 0), ("epochs", 1), ("warm_epochs", 1), ("batch_size", 1)):
             _whole(name, getattr(self, name), least)
         for name in ("patience", "threads", "negatives", "valid_users"):
             _whole(name, getattr(self, name), 1 if name in ("patience", "threads") else 0)
@@ -337,6 +342,7 @@ class LightGCN(Recommender):
 
     name = "lightgcn"
     config_class = LightGCNConfig
+    warm_startable = True
 
     def __init__(self, config: LightGCNConfig | None = None, **settings: object) -> None:
         super().__init__(config, **settings)
@@ -344,6 +350,8 @@ class LightGCN(Recommender):
         self.user_vectors: np.ndarray | None = None  # (n_users, D) final vectors
         self.item_vectors: np.ndarray | None = None  # (n_items, D) final vectors
         self.item_graph: ItemGraph | None = None
+        self.layer0: dict[str, np.ndarray] = {}
+        """Layer-0 parameters (users, ids, text projection) a later fit can warm start from."""
         self.log = TrainLog()
         self.fit_stats: dict[str, int] = {}
         self.progress = False
@@ -365,6 +373,9 @@ class LightGCN(Recommender):
         with torch.random.fork_rng():
             torch.manual_seed(cfg.seed)
             net = LightGCNNet(dataset.n_users, dataset.n_items, cfg.embedding_size, cfg.item_repr, text, trained)
+        if self.warm is not None:
+            warm_layer0(net, self.warm.previous.layer0, self.warm.items, self.warm.users)
+            cfg = replace(cfg, epochs=cfg.warm_epochs)
         self.fit_stats = {
             "training_edges": int(edges.nnz),
             "validation_users": len(holdout),
@@ -399,6 +410,7 @@ class LightGCN(Recommender):
         final[isolated] = e0[isolated]
         final = final.numpy().astype(np.float32)
         self.user_vectors, self.item_vectors = final[: self.n_users], final[self.n_users :]
+        self.layer0 = {k: v.numpy().copy() for k, v in net.state_dict().items() if k in LAYER0}
 
     def score(self, users: np.ndarray) -> np.ndarray:
         return self.user_vectors[np.asarray(users, dtype=np.int64)] @ self.item_vectors.T  # (n, n_items)
@@ -406,6 +418,7 @@ class LightGCN(Recommender):
     def state(self) -> dict[str, np.ndarray]:
         arrays = {"user_vectors": self.user_vectors, "item_vectors": self.item_vectors}
         arrays["train_log"] = np.frombuffer(json.dumps(asdict(self.log)).encode(), dtype=np.uint8)
+        arrays.update({f"layer0.{k}": v for k, v in self.layer0.items()})
         if self.item_graph is not None:
             arrays.update(self.item_graph.to_arrays(prefix="graph."))
         return arrays
@@ -414,3 +427,27 @@ class LightGCN(Recommender):
         self.user_vectors, self.item_vectors = arrays["user_vectors"], arrays["item_vectors"]
         self.log = TrainLog(**json.loads(arrays["train_log"].tobytes().decode()))
         self.item_graph = ItemGraph.from_arrays(arrays, prefix="graph.") if "graph.meta" in arrays else None
+        self.layer0 = {k[len("layer0.") :]: np.asarray(v) for k, v in arrays.items() if k.startswith("layer0.")}
+
+
+@torch.no_grad()
+def warm_layer0(net: LightGCNNet, previous: dict[str, np.ndarray], items: np.ndarray, users: np.ndarray) -> None:
+    """Start ``net``'s layer 0 from a previous model's (``LightGCN.layer0``), rows matched by the maps.
+
+    Known users and items keep their vectors and the text projection is copied; a new item's id row
+    starts at zero, so in ``fused`` mode it is placed by its text alone (``id`` mode: the cold start's
+    random row); a new user keeps the cold start's random row.
+    """
+    if not previous:
+        raise ModelError("lightgcn: the previous model has no layer-0 parameters (saved before warm starts)")
+    new = net.state_dict()
+    for name in ("project.weight", "project.bias"):
+        if name in new and (name not in previous or previous[name].shape != tuple(new[name].shape)):
+            raise ModelError(f"lightgcn: cannot warm start: {name} differs (item_repr and text encoder must match)")
+        if name in new:
+            new[name].copy_(torch.from_numpy(previous[name]))
+    fresh = new["users"].numpy()
+    new["users"].copy_(torch.from_numpy(carry_rows(previous["users"], users, fresh)))
+    if "ids" in new and new["ids"] is not None and "ids" in previous:
+        fresh = new["ids"].numpy() * (0.0 if net.project is not None else 1.0)
+        new["ids"].copy_(torch.from_numpy(carry_rows(previous["ids"], items, fresh.astype(np.float32))))

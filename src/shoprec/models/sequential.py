@@ -16,7 +16,7 @@ sequence, so a live session is scored without retraining.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -52,6 +52,8 @@ class SequentialConfig:
     """Dropout on embeddings and inside blocks; high values suit sparse shop data."""
     epochs: int = 200
     """Upper bound on passes over the data; early stopping usually ends training sooner."""
+    warm_epochs: int = 30
+    """Upper bound on epochs of a fit warm-started from a previous model (see ``warm_start``)."""
     patience: int = 5
     """Epochs without a gain in validation NDCG@10 before training stops."""
     batch_size: int = 256
@@ -75,7 +77,8 @@ class SequentialConfig:
 
     def __post_init__(self) -> None:
         check_mode(self.item_repr, "sequential model")
-        for name in ("embedding_size", "max_len", "layers", "heads", "epochs", "patience", "batch_size", "threads"):
+        whole = ("embedding_size", "max_len", "layers", "heads", "epochs", "warm_epochs", "patience", "batch_size")
+        for name in (*whole, "threads"):
             value = getattr(self, name)
             if not isinstance(value, int | np.integer) or value < 1:
                 raise ModelError(f"sequential model: {name} must be a whole number >= 1, got {value!r}")
@@ -96,6 +99,7 @@ class SequentialRecommender(Recommender):
 
     config_class = SequentialConfig
     arch = "sasrec"
+    warm_startable = True
 
     def __init__(self, config: SequentialConfig | None = None, **settings: object) -> None:
         super().__init__(config, **settings)
@@ -122,6 +126,10 @@ class SequentialRecommender(Recommender):
         trained = torch.from_numpy(np.asarray(dataset.matrix("binary").getnnz(axis=0) > 0))
         torch.manual_seed(cfg.seed)
         self.net = self._build(dataset.n_items, text, trained)
+        settings = cfg
+        if self.warm is not None:
+            warm_item_net(self.net, self.warm.previous.net, self.warm.items)
+            settings = replace(cfg, epochs=cfg.warm_epochs)
         self._table = None  # the input table of a previous fit is stale
         examples, validation = self._examples(histories, np.random.default_rng(cfg.seed))
         self.fit_stats = {
@@ -132,7 +140,7 @@ class SequentialRecommender(Recommender):
             "validation_users": len(validation),
         }
         with torch_threads(cfg.threads):
-            self.log = train(self.net, examples, validation if cfg.valid_users else None, cfg, self.progress)
+            self.log = train(self.net, examples, validation if cfg.valid_users else None, settings, self.progress)
             self._finalise(histories)
 
     def _build(self, n_items: int, text: torch.Tensor | None, trained: torch.Tensor) -> torch.nn.Module:
@@ -235,6 +243,35 @@ class SequentialRecommender(Recommender):
         self.net.load_state_dict(weights)
         self.net.eval()
         self._table = None
+
+
+@torch.no_grad()
+def warm_item_net(net: torch.nn.Module, previous: torch.nn.Module, items: np.ndarray) -> None:
+    """Start ``net`` (built for the new catalogue) from ``previous``'s weights.
+
+    Everything but the item table is copied as is (same architecture and sizes required); id rows
+    of known items are copied by ``items`` (new index -> previous index, -1 new). A new item's id
+    row starts at zero, so in ``fused`` and ``text`` modes its vector is the previous projection of
+    its text; in ``id`` mode it keeps the fresh random row of a cold start.
+    """
+    old, new = previous.state_dict(), net.state_dict()
+    skip = {"items.ids.weight", "items.text", "items.trained"}
+    for name, tensor in new.items():
+        if name in skip:
+            continue
+        if name not in old or old[name].shape != tensor.shape:
+            shape = tuple(old[name].shape) if name in old else "none"
+            raise ModelError(
+                f"cannot warm start: the previous model's {name} has shape {shape}, this one {tuple(tensor.shape)} "
+                "(embedding_size, max_len, layers, heads and the text encoder must match)"
+            )
+        tensor.copy_(old[name])
+    if "items.ids.weight" in new:
+        rows = new["items.ids.weight"]  # (n_items + 1, D), row 0 padding
+        known = np.flatnonzero(items >= 0)
+        if "items.text" in new:  # fused: the text projection places a new item
+            rows[1:][torch.from_numpy(items < 0)] = 0.0
+        rows[torch.from_numpy(known + 1)] = old["items.ids.weight"][torch.from_numpy(items[known] + 1)]
 
 
 def _json(log: TrainLog) -> str:
