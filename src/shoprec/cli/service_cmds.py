@@ -20,6 +20,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "picks the new version up and swaps to it without dropping requests.",
     )
     add_data_arguments(train)
+    _data_optional(train)
+    train.add_argument(
+        "--store",
+        help="train from the service's database instead of DATA: the base snapshot of the newest version's "
+        "lineage plus every event and catalog change since, forgotten users left out",
+    )
+    train.add_argument(
+        "--cold", action="store_true", help="with --store: do not warm-start model sources from the newest version"
+    )
     train.add_argument("--models", default=DEFAULT_MODELS, help=f"models folder (default: {DEFAULT_MODELS})")
     train.add_argument("--config", help="pipeline TOML (default: EASE + also-viewed + trending, learned ranker)")
     train.add_argument("--encoder", default="auto", help="text encoder name or model folder (default: auto)")
@@ -61,16 +70,72 @@ def add_service_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--redis", help="redis:// URL for live state shared by workers (default: read the store)")
 
 
-def run_train(args: argparse.Namespace) -> int:
-    from shoprec.service.versions import read_manifest, train_version
+def _data_optional(parser: argparse.ArgumentParser) -> None:
+    """``train`` takes DATA or ``--store``: its DATA positional may be left out (checked in run_train)."""
+    for action in parser._actions:
+        if action.dest == "data":
+            action.nargs, action.default = "?", None
 
-    dataset = load_data(args)
+
+def run_train(args: argparse.Namespace) -> int:
+    from shoprec.service.versions import train_version
+
+    if bool(args.data) == bool(args.store):
+        raise ShoprecError("give a dataset (DATA) or --store URL to train from, not both or neither")
     config_text = None
     if args.config:
         if not Path(args.config).exists():
             raise ShoprecError(f"{args.config}: no such pipeline config file")
         config_text = Path(args.config).read_text(encoding="utf-8")
+    if args.store:
+        return _train_from_store(args, config_text)
+    dataset = load_data(args)
     path = train_version(dataset, args.models, config_text, args.encoder, evaluate=not args.no_eval, progress=True)
+    _print_version(path)
+    return 0
+
+
+def _train_from_store(args: argparse.Namespace, config_text: str | None) -> int:
+    """``train --store``: the lineage's base + the store's data since; says so when nothing is new."""
+    from shoprec.service.store import open_store
+    from shoprec.service.trainstore import dataset_from_store
+    from shoprec.service.versions import newest_version, read_manifest, train_version
+
+    previous = newest_version(args.models)
+    store = open_store(args.store)
+    try:
+        dataset, report = dataset_from_store(store, args.models)
+    finally:
+        store.close()
+    for line in report.lines():
+        print(f"  {line}")
+    if not report.has_new_data:
+        print(report.no_new_data_message() + ": no version trained")
+        return 0
+    print(f"loaded {dataset!r}")
+    for line in dataset.report.lines():
+        print(f"  {line}")
+    if config_text is None:
+        config_text = (previous / "pipeline.toml").read_text(encoding="utf-8")
+    encoder = args.encoder if args.encoder != "auto" else read_manifest(previous).get("encoder", "auto")
+    path = train_version(  # the newest version's encoder: warm-started text projections need the same vectors
+        dataset,
+        args.models,
+        config_text,
+        encoder,
+        evaluate=not args.no_eval,
+        progress=True,
+        vector_cache=Path(args.models) / "vector-cache",
+        lineage=report.lineage(),
+        warm_from=None if args.cold else previous,
+    )
+    _print_version(path)
+    return 0
+
+
+def _print_version(path: Path) -> None:
+    from shoprec.service.versions import read_manifest
+
     manifest = read_manifest(path)
     print(f"wrote model version {manifest['version']} to {path} in {manifest['train_seconds']:.0f} s")
     for label, scores in manifest["metrics"].items():
@@ -78,7 +143,8 @@ def run_train(args: argparse.Namespace) -> int:
             print(f"  {label:<24} " + "  ".join(f"{k} {v:.4f}" for k, v in scores.items()))
     for note in manifest["notes"]:
         print(f"  note: {note}")
-    return 0
+    for source, how in manifest.get("warm_start", {}).items():
+        print(f"  {source}: {how}")
 
 
 def settings_from(args: argparse.Namespace, **extra):

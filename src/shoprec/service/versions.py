@@ -53,6 +53,9 @@ from shoprec.text.profiles import UserProfiles
 
 MANIFEST = "manifest.json"
 VERSION_NAME = re.compile(r"^v(\d{4,})$")
+REJECTED = ".rejected"
+"""Suffix of a candidate the retrain guard refused (``v0005.rejected``): kept, never listed or served."""
+TAKEN_NAME = re.compile(r"^v(\d{4,})(\.rejected)?$")
 DEFAULT_CONFIG = Path(__file__).with_name("default_pipeline.toml")
 EVAL_KS = (10, 20)
 
@@ -132,6 +135,9 @@ def train_version(
     progress: bool = False,
     vector_cache: str | Path | None = None,
     crosscat_mode: str = "auto",
+    *,
+    lineage: dict | None = None,
+    warm_from: str | Path | None = None,
 ) -> Path:
     """Train the pipeline on ``dataset`` and write it as the next version; returns its folder.
 
@@ -140,6 +146,12 @@ def train_version(
     scored there (full-catalogue NDCG and recall, written to the manifest); the saved sources are
     finally fitted on every event, as served. ``crosscat_mode`` is passed to
     :class:`~shoprec.pipeline.crosscat.CrossCategory` (``graph`` skips training its attention model).
+
+    ``warm_from``: a previous version folder; the final fit of each model source that supports it
+    (ALS, SASRec, GRU4Rec, LightGCN) starts from that version's fitted source of the same name, users
+    and items matched by id (:mod:`shoprec.models.warmstart`). The validation and test fits stay cold:
+    the previous version saw the events they hold out. ``lineage`` (see
+    :mod:`shoprec.service.trainstore`) is written to the manifest as it is.
     """
     from shoprec.text.encoders import load_encoder
     from shoprec.text.vectors import item_vectors
@@ -156,6 +168,7 @@ def train_version(
     pipe, notes = build_pipeline(config), []
     ranker_stats = _fit_ranker(pipe, dataset, vectors_of, enc, notes, progress)
     metrics = _offline_metrics(pipe, dataset, vectors_of, enc, progress) if evaluate else {}
+    warm = _warm_start(pipe, dataset, Path(warm_from), notes) if warm_from is not None else {}
     _fit(pipe, dataset, vectors, enc, progress)
     graph = ItemGraph.build(dataset)
     crosscat = _fit_crosscat(dataset, pipe.resources.info, vectors, notes, crosscat_mode)
@@ -174,6 +187,10 @@ def train_version(
         "train_seconds": round(time.time() - began, 1),
         "notes": notes,
     }
+    if lineage is not None:
+        manifest["lineage"] = lineage
+    if warm_from is not None:
+        manifest["warm_start"] = warm
     return _write(Path(models_dir), pipe, dataset, vectors, graph, crosscat, config_text, manifest)
 
 
@@ -182,6 +199,45 @@ def _fit(pipe: Pipeline, dataset: Dataset, vectors: np.ndarray, encoder, progres
     encodes recent search queries with it; fitting makes new resources)."""
     pipe.fit(dataset, vectors, progress=progress)
     pipe.resources.encoder = encoder
+
+
+def _warm_start(pipe: Pipeline, dataset: Dataset, previous: Path, notes: list) -> dict:
+    """Point each model source that can warm start at the previous version's fitted source of the same
+    name; returns source -> the version it starts from, or why it starts cold."""
+    from shoprec.models import Recommender
+    from shoprec.models.warmstart import index_map
+
+    old = _vocab_ids(previous / "data")
+    items = index_map(dataset.item_vocab.ids(), old["items"])
+    users = index_map(dataset.user_vocab.ids(), old["users"])
+    out = {}
+    for source in pipe.sources:
+        if not isinstance(source, ModelSource):
+            continue
+        folder = previous / "sources" / source.name
+        if not source.model.warm_startable:
+            out[source.name] = f"cold: '{source.model.name}' has no warm start"
+        elif not (folder / "model.json").exists():
+            out[source.name] = f"cold: {previous.name} has no source '{source.name}'"
+        else:
+            try:
+                source.model.warm_start(Recommender.load(folder), items, users)
+                out[source.name] = f"warm from {previous.name}"
+            except ModelError as err:
+                out[source.name] = f"cold: {err}"
+        if out[source.name].startswith("cold: ") and source.model.warm_startable:
+            notes.append(f"source {source.name} trained cold ({out[source.name][6:]})")
+    return out
+
+
+def _vocab_ids(data: Path) -> dict[str, list[str]]:
+    """Item and user ids of a saved dataset, in index order (without loading its events)."""
+    import pandas as pd
+
+    return {
+        "items": pd.read_parquet(data / "items.parquet", columns=["item_id"])["item_id"].astype(str).tolist(),
+        "users": pd.read_parquet(data / "users.parquet")["user_id"].astype(str).tolist(),
+    }
 
 
 def _parse_config(text: str) -> object:
@@ -276,9 +332,8 @@ def _write(root: Path, pipe, dataset, vectors, graph, crosscat, config_text: str
 def _publish(root: Path, staging: Path, manifest: dict) -> Path:
     """Rename the staged folder to the next free version name (retrying if another trainer won)."""
     for _ in range(100):
-        versions = list_versions(root)
-        taken = {p.name for p in root.iterdir() if VERSION_NAME.match(p.name)}
-        number = max([int(v[1:]) for v in versions + sorted(taken)] or [0]) + 1
+        taken = [int(m.group(1)) for p in root.iterdir() if (m := TAKEN_NAME.match(p.name))]
+        number = max(taken or [0]) + 1  # a rejected candidate's number is never given again
         name = f"v{number:04d}"
         manifest["version"] = name
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=_json_default))
@@ -298,9 +353,33 @@ def _json_default(value):
     return str(value)
 
 
+def reject_version(path: str | Path, evidence: dict, models_dir: str | Path | None = None) -> Path:
+    """Take a version out of service for good: renamed ``vNNNN.rejected`` (never listed, loaded or
+    numbered again) with ``evidence`` written into its manifest as ``rejected``. ``models_dir``: move
+    it there under the next free number (a candidate trained in a scratch folder)."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    root = Path(models_dir) if models_dir is not None else path.parent
+    for _ in range(100):
+        if models_dir is None:
+            name = path.name
+        else:
+            taken = [int(m.group(1)) for p in root.iterdir() if (m := TAKEN_NAME.match(p.name))]
+            name = f"v{max(taken or [0]) + 1:04d}"
+        manifest.update(version=name, rejected=evidence)
+        (path / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=_json_default))
+        try:
+            os.rename(path, root / (name + REJECTED))
+            return root / (name + REJECTED)
+        except OSError:
+            continue
+    raise ShoprecError(f"could not find a free version name in {root} for a rejected candidate")
+
+
 # ---------------------------------------------------------------------- loading
-def load_version(path: str | Path) -> Deployed:
-    """Load a version folder into a ready pipeline (model sources from disk, cheap sources refitted)."""
+def load_pipeline(path: str | Path) -> tuple[dict, Dataset, np.ndarray, Pipeline]:
+    """A version's manifest, training snapshot, item vectors and fitted pipeline (what scoring needs;
+    :func:`load_version` adds scenarios, profiles and bundles for serving)."""
     from shoprec.models import Recommender
 
     path = Path(path)
@@ -321,6 +400,13 @@ def load_version(path: str | Path) -> Deployed:
         text = (path / "ranker.txt").read_text()
         pipe.ranker = LearnedRanker.from_string(text, pipe.ranker.config, manifest["ranker_features"])
     pipe.fusion.weights = json.loads((path / "fusion.json").read_text())
+    return manifest, dataset, vectors, pipe
+
+
+def load_version(path: str | Path) -> Deployed:
+    """Load a version folder into a ready pipeline (model sources from disk, cheap sources refitted)."""
+    path = Path(path)
+    manifest, dataset, vectors, pipe = load_pipeline(path)
     graph = ItemGraph.load(path / "graph")
     crosscat = CrossCategory.load(path / "crosscat") if (path / "crosscat").exists() else None
     scenarios = Scenarios(pipe, graph=graph, crosscat=crosscat)
