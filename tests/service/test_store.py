@@ -262,15 +262,16 @@ def test_settings(store: Store) -> None:
 
 def test_fresh_database_gets_every_migration_once(store_url: str) -> None:
     with open_store(store_url) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 4
+        assert store.schema_version() == SCHEMA_VERSION == 5
         store.append_events([ev("e1")])
     with open_store(store_url) as store:  # re-open: nothing to apply (re-running a CREATE TABLE would fail)
-        assert store.schema_version() == 4 and store.count_events() == 1
+        assert store.schema_version() == 5 and store.count_events() == 1
     assert run_sql(store_url, "SELECT version, name FROM schema_migrations ORDER BY version") == [
         (1, "events, items, impressions"),
         (2, "api keys and shared settings"),
         (3, "impressions: one row per served list"),
         (4, "search log; events carry the search they followed and its query"),
+        (5, "feedback loop: platform and language, propensities, request counters, forgotten users, audit, decisions"),
     ]
 
 
@@ -283,7 +284,7 @@ def test_upgrade_from_version_1_to_2_keeps_data(store_url: str) -> None:
     run_sql(store_url, insert, ("old", "u1", "i1", "view", 1.0))
     assert run_sql(store_url, "SELECT COUNT(*) FROM schema_migrations") == [(1,)]
     with open_store(store_url) as store:
-        assert store.schema_version() == 4
+        assert store.schema_version() == 5
         assert [e.event_id for e in store.user_events("u1")] == ["old"]
         store.put_api_key(ApiKeyRecord("k", "h", [], 1, 0.0))
         assert store.get_api_key("k") is not None
@@ -292,7 +293,7 @@ def test_upgrade_from_version_1_to_2_keeps_data(store_url: str) -> None:
 def test_newer_schema_is_refused(store_url: str) -> None:
     open_store(store_url).close()
     run_sql(store_url, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)", (99, "x", 0.0))
-    with pytest.raises(StoreError, match="schema version 99, newer than this shoprec knows \\(4\\).*upgrade"):
+    with pytest.raises(StoreError, match="schema version 99, newer than this shoprec knows \\(5\\).*upgrade"):
         open_store(store_url)
 
 
@@ -305,8 +306,8 @@ def test_concurrent_first_opens_migrate_once(store_url: str) -> None:
             return store.schema_version()
 
     with ThreadPoolExecutor(4) as pool:
-        assert list(pool.map(open_and_close, range(4))) == [4, 4, 4, 4]
-    assert run_sql(store_url, "SELECT COUNT(*) FROM schema_migrations") == [(4,)]
+        assert list(pool.map(open_and_close, range(4))) == [SCHEMA_VERSION] * 4
+    assert run_sql(store_url, "SELECT COUNT(*) FROM schema_migrations") == [(SCHEMA_VERSION,)]
 
 
 # group commit

@@ -46,13 +46,16 @@ async def reload(engine: EngineDep, _: AdminKey) -> dict:
 async def online(
     engine: EngineDep,
     _: ReadKey,
-    by: Annotated[list[Literal["version", "source", "scenario"]] | None, Query(max_length=3)] = None,
+    by: Annotated[list[Literal["version", "source", "scenario", "platform"]] | None, Query(max_length=4)] = None,
     bucket_seconds: Annotated[int | None, Query(ge=60, le=31 * DAY)] = None,
     since: float | None = None,
 ) -> list[dict]:
-    """Impressions, clicks, purchases, CTR and conversion joined on recommendation id."""
+    """Impressions, clicks, purchases, CTR and conversion joined on recommendation id, grouped by
+    ``by`` (version, source, scenario and the request's platform; lists served without a platform
+    have platform null)."""
     if by and len(set(by)) < len(by):
-        problem = f"names a field twice ({', '.join(by)}): give each of version, source, scenario at most once"
+        fields = "version, source, scenario, platform"
+        problem = f"names a field twice ({', '.join(by)}): give each of {fields} at most once"
         raise RequestValidationError([{"loc": ("query", "by"), "msg": problem, "type": "value_error"}])
     engine.impressions.flush()
     return await run_in_threadpool(engine.store.online_stats, tuple(by or ["version"]), bucket_seconds, since)

@@ -18,10 +18,12 @@ from shoprec.service.store.base import (
     Event,
     Impression,
     ItemRecord,
+    LoggedImpression,
     SearchRecord,
     Store,
     StoredEvent,
     StoreError,
+    UnknownUser,
     mask_url,
 )
 from shoprec.service.store.group import GroupCommitter
@@ -35,10 +37,12 @@ __all__ = [
     "GroupCommitter",
     "Impression",
     "ItemRecord",
+    "LoggedImpression",
     "SearchRecord",
     "Store",
     "StoreError",
     "StoredEvent",
+    "UnknownUser",
     "open_store",
 ]
 

@@ -17,8 +17,10 @@ import numpy as np
 
 from shoprec.errors import ShoprecError
 
-STAT_KEYS = ("version", "source", "scenario")
+STAT_KEYS = ("version", "source", "scenario", "platform")
 """The impression columns :meth:`Store.online_stats` can group by."""
+DECISION_ACTIONS = ("promote", "rollback", "continue", "guardrail")
+"""What :meth:`Store.record_decision` records about an experiment."""
 
 
 class StoreError(ShoprecError):
@@ -41,6 +43,8 @@ class Event:
     recommendation_id: str | None = None  # set when the event follows a served list (feedback loop)
     search_id: str | None = None  # set when the event follows a search answer (click, cart, purchase)
     query: str | None = None  # the search's query, attached by the API from the search log (None: unknown search)
+    platform: str | None = None  # where the shopper was: web | app | mini-program | email | any other string
+    language: str | None = None  # the device language, e.g. "en", "zh-CN"
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,37 @@ class Impression:
     items: list[str]
     sources: list[str]
     timestamp: float
+    propensities: list[float] | None = None  # per shown item: its probability of being shown there; None: all 1.0
+    explored: list[bool] | None = None  # per shown item: the slot was filled by exploration; None: none was
+    platform: str | None = None  # the request's platform (web, app, ...), None when it named none
+    latency_ms: float | None = None  # time taken to serve the list
+
+
+@dataclass(frozen=True)
+class LoggedImpression:
+    """A served list as logged, with what the shopper did with each shown item (off-policy evaluation).
+
+    Lists per shown item, in list order: ``propensities`` (1.0 where the list was logged without),
+    ``explored``, and ``clicks``/``purchases``: whether a click (purchase) event carries this list's
+    recommendation id and the item's id (the join :meth:`Store.online_stats` counts).
+    """
+
+    recommendation_id: str
+    user_id: str
+    version: str
+    scenario: str
+    items: list[str]
+    sources: list[str]
+    propensities: list[float]
+    explored: list[bool]
+    platform: str | None
+    timestamp: float
+    clicks: list[bool]
+    purchases: list[bool]
+
+
+class UnknownUser(StoreError):
+    """:meth:`Store.delete_user` found nothing of the user: no event, impression, search or earlier deletion."""
 
 
 @dataclass(frozen=True)
@@ -201,6 +236,57 @@ class Store(ABC):
         A click (purchase) counts for an impression when an event ``click`` (``purchase``) carries
         the impression's recommendation id and item id; each shown item counts at most once.
         """
+
+    @abstractmethod
+    def logged_impressions(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        versions: Sequence[str] | None = None,
+        scenario: str | None = None,
+    ) -> list[LoggedImpression]:
+        """Served lists logged at ``since`` <= time < ``until`` (of ``versions`` and ``scenario`` when
+        given), oldest first, each with the clicks and purchases of its shown items."""
+
+    @abstractmethod
+    def record_requests(self, version: str, requests: int, errors: int, latency_ms_sum: float, at: float) -> None:
+        """Add a worker's request counters of ``version`` over a short interval ending at ``at``."""
+
+    @abstractmethod
+    def version_health(self, since: float | None = None) -> dict[str, dict]:
+        """Per version, over counters recorded at or after ``since``: ``requests``, ``errors`` and
+        ``latency_ms_mean`` (None when no request was counted)."""
+
+    @abstractmethod
+    def delete_user(self, user_id: str, actor: str, *, require_known: bool = True) -> dict:
+        """Remove the user's events, impressions and searches in one transaction, record the user as
+        forgotten and audit it (``actor``: who asked, an API key id or "cli"); returns the rows removed
+        per table (``{"events": n, "impressions": n, "searches": n}``).
+
+        Raises :class:`UnknownUser` when the store knows nothing of the user, unless
+        ``require_known`` is False (a user known only from a version's training data). Forgetting a
+        user again removes what came since and is audited again.
+        """
+
+    @abstractmethod
+    def forgotten_users(self) -> set[str]:
+        """Every user :meth:`delete_user` removed: never to be trained on or personalised again."""
+
+    @abstractmethod
+    def audit(self, actor: str, action: str, subject: str, detail: dict | None = None, at: float | None = None) -> None:
+        """Append an entry to the audit log (``at`` default: now)."""
+
+    @abstractmethod
+    def audit_log(self, limit: int = 100) -> list[dict]:
+        """The latest ``limit`` audit entries, newest first: ``actor, action, subject, at, detail``."""
+
+    @abstractmethod
+    def record_decision(self, experiment: str, action: str, evidence: dict, at: float) -> None:
+        """Record a decision on an experiment (``action`` one of :data:`DECISION_ACTIONS`) with its evidence."""
+
+    @abstractmethod
+    def decisions(self, limit: int = 100) -> list[dict]:
+        """The latest ``limit`` decisions, newest first: ``experiment, action, evidence, at``."""
 
     @abstractmethod
     def log_search(self, search_id: str, user_id: str | None, query: str, n_results: int, at: float) -> None:

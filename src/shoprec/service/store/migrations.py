@@ -160,6 +160,48 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX events_search ON events (search_id, event) WHERE search_id IS NOT NULL",
         ),
     ),
+    Migration(
+        5,
+        "feedback loop: platform and language, propensities, request counters, forgotten users, audit, decisions",
+        (
+            "ALTER TABLE events ADD COLUMN platform TEXT",
+            "ALTER TABLE events ADD COLUMN language TEXT",
+            # per shown item, JSON arrays in text on both databases (read back whole, never unnested in SQL)
+            "ALTER TABLE impressions ADD COLUMN propensities TEXT",
+            "ALTER TABLE impressions ADD COLUMN explored TEXT",
+            "ALTER TABLE impressions ADD COLUMN platform TEXT",
+            "ALTER TABLE impressions ADD COLUMN latency_ms DOUBLE PRECISION",
+            "CREATE INDEX impressions_user ON impressions (user_id)",
+            """CREATE TABLE request_counts (
+                version TEXT NOT NULL,
+                requests BIGINT NOT NULL,
+                errors BIGINT NOT NULL,
+                latency_ms_sum DOUBLE PRECISION NOT NULL,
+                ts DOUBLE PRECISION NOT NULL
+            )""",
+            "CREATE INDEX request_counts_ts ON request_counts (ts)",
+            """CREATE TABLE forgotten_users (
+                user_id TEXT PRIMARY KEY,
+                actor TEXT NOT NULL,
+                ts DOUBLE PRECISION NOT NULL
+            )""",
+            """CREATE TABLE audit_log (
+                seq {SEQ_PK},
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                detail TEXT NOT NULL,
+                ts DOUBLE PRECISION NOT NULL
+            )""",
+            """CREATE TABLE decisions (
+                seq {SEQ_PK},
+                experiment TEXT NOT NULL,
+                action TEXT NOT NULL,
+                evidence TEXT NOT NULL,
+                ts DOUBLE PRECISION NOT NULL
+            )""",
+        ),
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -64,7 +64,7 @@ class PostgresStore(SqlStore):
     dialect = "postgres"
     bucket_sql = "CAST(FLOOR(i.ts / ?) AS BIGINT) * ?"
     shown_items_sql = (
-        "SELECT l.recommendation_id, shown.item_id, shown.source, l.version, l.scenario, l.ts "
+        "SELECT l.recommendation_id, shown.item_id, shown.source, l.version, l.scenario, l.ts{extra} "
         "FROM impressions l, unnest(l.items, l.sources) AS shown(item_id, source)"
     )
 

@@ -31,12 +31,13 @@ from shoprec.service.store.base import (
     StoredEvent,
     StoreError,
 )
+from shoprec.service.store.feedback import FeedbackSql, impression_params
 from shoprec.service.store.stats import check_keys, stats_query, stats_rows
 
 CHUNK = 500
 """Rows per multi-row INSERT or ``IN (...)`` list (well under both databases' parameter limits)."""
 
-EVENT_COLS = "event_id, user_id, item_id, event, ts, recommendation_id, search_id, query"
+EVENT_COLS = "event_id, user_id, item_id, event, ts, recommendation_id, search_id, query, platform, language"
 ITEM_COLS = "item_id, title, description, category, brand, price, language, attributes, vector, deleted, updated_seq"
 KEY_COLS = "key_id, secret_hash, scopes, rate_per_minute, created, revoked"
 
@@ -57,11 +58,12 @@ def _values(n_rows: int, n_cols: int) -> str:
 
 
 def _event_params(e: Event) -> tuple:
-    return (e.event_id, e.user_id, e.item_id, e.event, float(e.timestamp), e.recommendation_id, e.search_id, e.query)
+    fields = (e.recommendation_id, e.search_id, e.query, e.platform, e.language)
+    return (e.event_id, e.user_id, e.item_id, e.event, float(e.timestamp), *fields)
 
 
 def _event(row: Sequence) -> Event:
-    return Event(row[0], row[1], row[2], row[3], float(row[4]), row[5], row[6], row[7])
+    return Event(row[0], row[1], row[2], row[3], float(row[4]), *row[5:10])
 
 
 def _item_params(item: ItemRecord, seq: int) -> tuple:
@@ -92,14 +94,15 @@ def _api_key(row: Sequence) -> ApiKeyRecord:
     return ApiKeyRecord(row[0], row[1], json.loads(row[2]), int(row[3]), float(row[4]), bool(row[5]))
 
 
-class SqlStore(Store):
+class SqlStore(FeedbackSql, Store):
     """Everything but connections; see the module docstring for what a backend adds."""
 
     dialect: ClassVar[str]
     bucket_sql: ClassVar[str]  # ``ts`` floored to a multiple of the bucket size, which is passed twice
     shown_items_sql: ClassVar[str]
     """The impressions as one row per shown item: ``recommendation_id, item_id, source, version,
-    scenario, ts`` from the one row per list the table holds."""
+    scenario, ts`` from the one row per list the table holds, then ``{extra}`` (``, l.platform`` when
+    grouping by platform: a schema before 5 has no such column)."""
 
     @staticmethod
     @abstractmethod
@@ -137,7 +140,7 @@ class SqlStore(Store):
         with self._write("events") as cur:
             for chunk in _chunks(events):
                 sql = (
-                    f"INSERT INTO events ({EVENT_COLS}) VALUES {_values(len(chunk), 8)} "
+                    f"INSERT INTO events ({EVENT_COLS}) VALUES {_values(len(chunk), 10)} "
                     "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
                 )
                 params = [v for e in chunk for v in _event_params(e)]
@@ -222,29 +225,13 @@ class SqlStore(Store):
     # impressions and online metrics
 
     def log_impressions(self, rows: Sequence[Impression]) -> None:
-        params = []
-        for imp in rows:
-            if len(imp.items) != len(imp.sources):
-                raise StoreError(
-                    f"impression {imp.recommendation_id!r}: {len(imp.items)} items but {len(imp.sources)} sources",
-                    fix="give one recall source per shown item",
-                )
-            # an item shown twice in one list is one impression, under its first position's source
-            first = dict(reversed(list(zip(imp.items, imp.sources, strict=True))))
-            items = list(dict.fromkeys(imp.items))
-            params.append(
-                (
-                    *(imp.recommendation_id, imp.user_id, imp.version, imp.scenario),
-                    self._text_list(items),
-                    self._text_list([first[item] for item in items]),
-                    float(imp.timestamp),
-                )
-            )
+        params = [impression_params(imp, self._text_list) for imp in rows]
         if not params:
             return
         sql = (
-            "INSERT INTO impressions (recommendation_id, user_id, version, scenario, items, sources, ts) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+            "INSERT INTO impressions (recommendation_id, user_id, version, scenario, items, sources, ts, "
+            "propensities, explored, platform, latency_ms) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
         )
         with self._write() as cur:
             cur.executemany(sql, params)
@@ -256,7 +243,8 @@ class SqlStore(Store):
         if bucket_seconds is not None and (int(bucket_seconds) != bucket_seconds or bucket_seconds <= 0):
             raise StoreError(f"bucket_seconds must be a positive whole number of seconds, got {bucket_seconds!r}")
         bucket = None if bucket_seconds is None else int(bucket_seconds)
-        sql, params = stats_query(keys, self.bucket_sql, bucket, since, self.shown_items_sql)
+        shown = self.shown_items_sql.format(extra=", l.platform" if "platform" in keys else "")
+        sql, params = stats_query(keys, self.bucket_sql, bucket, since, shown)
         with self._read() as cur:
             cur.execute(sql, params)
             rows = cur.fetchall()

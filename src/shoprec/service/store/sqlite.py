@@ -31,7 +31,8 @@ class SQLiteStore(SqlStore):
     dialect = "sqlite"
     bucket_sql = "CAST(i.ts / ? AS INTEGER) * ?"  # truncation is flooring for the positive unix times stored
     shown_items_sql = (
-        "SELECT l.recommendation_id, item.value AS item_id, source.value AS source, l.version, l.scenario, l.ts "
+        "SELECT l.recommendation_id, item.value AS item_id, source.value AS source, "
+        "l.version, l.scenario, l.ts{extra} "
         "FROM impressions l, json_each(l.items) item, json_each(l.sources) source WHERE source.key = item.key"
     )
 
