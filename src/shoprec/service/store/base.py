@@ -19,7 +19,7 @@ from shoprec.errors import ShoprecError
 
 STAT_KEYS = ("version", "source", "scenario", "platform")
 """The impression columns :meth:`Store.online_stats` can group by."""
-DECISION_ACTIONS = ("promote", "rollback", "continue", "guardrail")
+DECISION_ACTIONS = ("promote", "rollback", "continue", "guardrail", "challenger", "rejected", "no-new-data")
 """What :meth:`Store.record_decision` records about an experiment."""
 
 
