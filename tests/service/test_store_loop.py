@@ -208,7 +208,14 @@ def test_audit_and_decisions(store: Store) -> None:
     store.record_decision("v1-vs-v2", "promote", {"p": 0.001, "winner": "v2"}, at=200.0)
     assert [(d["action"], d["at"]) for d in store.decisions()] == [("promote", 200.0), ("continue", 100.0)]
     assert store.decisions(limit=1)[0]["evidence"] == {"p": 0.001, "winner": "v2"}
-    with pytest.raises(StoreError, match="use one of promote, rollback, continue, guardrail, challenger, rejected, no-new-data"):
+    with pytest.raises(StoreError, match="use one of promote, rollback, continue, guardrail, challenger"):
         store.record_decision("x", "celebrate", {}, at=1.0)
     with pytest.raises(StoreError, match="not JSON"):
         store.record_decision("x", "continue", {"f": object()}, at=1.0)
+
+
+def test_lists_of_a_forgotten_user_arriving_late_are_dropped(logged: Store) -> None:
+    logged.delete_user("u2", actor="cli")
+    late = Impression("r9", "u2", "v1", "home", ["a"], ["ease"], 400.0)
+    logged.log_impressions([late, Impression("r10", "u3", "v1", "home", ["a"], ["ease"], 400.0)])
+    assert [i.user_id for i in logged.logged_impressions(since=400.0)] == ["u3"]

@@ -16,6 +16,7 @@ from shoprec.cli import (
     data_cmds,
     demo_cmd,
     eval_cmds,
+    loop_cmds,
     model_cmds,
     search_cmd,
     search_train_cmd,
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     modules = (demo_cmd, data_cmds, eval_cmds, model_cmds, text_cmds, bundle_cmd, search_cmd, search_train_cmd)
-    for module in (*modules, service_cmds):
+    for module in (*modules, service_cmds, loop_cmds):
         module.add_commands(commands)
     return parser
 

@@ -21,6 +21,7 @@ class UserContext:
     ``user`` is the index in the fitted data, or -1 for a shopper the models never saw (the
     cold-start path: history may still hold the clicks of this visit). ``queries`` are the
     shopper's recent search queries, oldest first (most recent last), all made before ``now``.
+    ``platform`` and ``language`` describe the request (the learned ranker may use the platform).
     """
 
     user: int
@@ -29,6 +30,8 @@ class UserContext:
     now: int  # request time, unix seconds
     events: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))  # (h,) event names, may be empty
     queries: tuple[str, ...] = ()  # recent search queries, most recent last
+    platform: str | None = None  # where the request comes from (web, app, mini-program, email, ...); None: unknown
+    language: str | None = None  # the device language of the request, e.g. "en", "zh-CN"; None: unknown
 
     @property
     def is_cold(self) -> bool:

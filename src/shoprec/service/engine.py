@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 from shoprec.pipeline.context import UserContext
 from shoprec.pipeline.pipeline import Recommendation
 from shoprec.service.ab import VersionManager
@@ -22,13 +24,18 @@ from shoprec.service.catalog import Catalog, Encoder
 from shoprec.service.explanations import explain_list
 from shoprec.service.feedcache import FeedCache, Proposal
 from shoprec.service.feeds import Feeds, proposal
+from shoprec.service.forget import FORGOTTEN_NOTE, Forgotten, forget_user, trained_on
 from shoprec.service.history import Histories
 from shoprec.service.live import LiveEvents, LiveState
+from shoprec.service.platforms import PlatformCounts
 from shoprec.service.profiles import user_profile
 from shoprec.service.search import search_items
 from shoprec.service.served import Filters, ServedList
 from shoprec.service.store.base import Event, ItemRecord, Store
 from shoprec.service.versions import Deployed
+
+_FEEDS_TAKE_PLATFORM = "platform" in inspect.signature(Feeds.recommend).parameters
+"""Until Feeds.recommend takes the request's platform and language (requested of its owner)."""
 
 
 class Engine:
@@ -44,11 +51,14 @@ class Engine:
         feed_cache: bool = True,
     ) -> None:
         self.store, self.live, self.versions = store, live, versions
-        self.histories = Histories(live, clock)
+        self.forgotten = Forgotten(store)  # served as anonymous shoppers (see forget.py)
+        self.platforms = PlatformCounts()  # events and feed requests by platform, this worker
+        self.histories = Histories(live, clock, self.forgotten)
         self.catalog = Catalog(store, versions)
         self.overlay = self.catalog.overlay
         self.impressions = BackgroundWriter(store.log_impressions, name="impressions")
         self.cache = FeedCache()
+        self.forgotten.on_new.append(self.cache.drop_users)
         self.feeds = Feeds(versions, self.histories, self.catalog, self.impressions, self.cache, feed_cache)
         if warm_cache and feed_cache:
             versions.on_load = lambda dep: self.cache.warm(self, dep)
@@ -78,9 +88,19 @@ class Engine:
         k: int = 10,
         filters: Filters | None = None,
         log: bool = True,
+        platform: str | None = None,
+        language: str | None = None,
     ) -> ServedList:
-        """One feed (see :meth:`Feeds.recommend`)."""
-        return self.feeds.recommend(scenario, user_id, item_id, k, filters, log)
+        """One feed (see :meth:`Feeds.recommend`) for a request from ``platform`` in ``language``; a
+        forgotten shopper gets the anonymous feed."""
+        if log:
+            self.platforms.add("requests", [platform])
+        where = {"platform": platform, "language": language} if _FEEDS_TAKE_PLATFORM else {}
+        if user_id and user_id in self.forgotten:
+            served = self.feeds.recommend(scenario, None, item_id, k, filters, log, **where)
+            served.user_id, served.notes = user_id, [*served.notes, FORGOTTEN_NOTE]
+            return served
+        return self.feeds.recommend(scenario, user_id, item_id, k, filters, log, **where)
 
     def live_events(self, user_id: str) -> tuple[Deployed, LiveEvents]:
         """The user's serving version and live events, as the user's next feed reads them."""
@@ -113,6 +133,17 @@ class Engine:
 
     def upsert_items(self, records: list[ItemRecord], encode: Encoder) -> int:
         return self.catalog.upsert_items(records, encode)
+
+    def forget_user(self, user_id: str, actor: str) -> dict:
+        """Forget a shopper everywhere (see :mod:`~shoprec.service.forget`); NotFound if nothing knows them."""
+
+        def known(user: str) -> bool:
+            loaded = any(dep.user_index(user) >= 0 for dep in list(self.versions.loaded.values()))
+            return loaded or bool(trained_on(self.versions.models_dir, user))
+
+        report = forget_user(self.store, self.live, user_id, actor, known)
+        self.forgotten.add(user_id)
+        return report
 
     def delete_item(self, item_id: str) -> None:
         self.catalog.delete_item(item_id)

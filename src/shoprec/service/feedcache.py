@@ -143,6 +143,12 @@ class FeedCache:
             while len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)
 
+    def drop_users(self, user_ids: set[str]) -> None:
+        """Drop these users' lists of every version (forgotten shoppers); one pass over the entries."""
+        with self._lock:
+            for key in [k for k in self._entries if k[1] in user_ids]:
+                del self._entries[key]
+
     def drop_version(self, version: str) -> None:
         with self._lock:
             for key in [k for k in self._entries if k[0] == version]:

@@ -1,12 +1,15 @@
 """A shopper's history as a model version sees it: the version's training snapshot plus the live
 events that came after it, on the version's clock; and the shopper's recent search queries, from the
 snapshot's queries table and the search log after it (``UserContext.queries``, most recent last), so
-that the next feed after a search reflects it."""
+that the next feed after a search reflects it. A shopper who asked to be forgotten
+(:mod:`~shoprec.service.forget`) is served as an anonymous shopper: neither the snapshot's events
+nor live ones are read for them."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Container
 
 import numpy as np
 
@@ -21,8 +24,8 @@ STALE_SNAPSHOT = 30 * 86400
 class Histories:
     """User contexts for requests, from the loaded versions' snapshots and the live state."""
 
-    def __init__(self, live: LiveState, clock: str = "auto") -> None:
-        self.live, self.clock = live, clock
+    def __init__(self, live: LiveState, clock: str = "auto", forgotten: Container[str] = frozenset()) -> None:
+        self.live, self.clock, self.forgotten = live, clock, forgotten
         self._snapshot_queries: dict[str, dict[int, tuple[str, ...]]] = {}
         self._lock = threading.Lock()
 
@@ -45,7 +48,7 @@ class Histories:
         """The user's snapshot history plus live events newer than the snapshot (oldest first); the
         live events say where they were read (``live.state``, ``live.degraded``)."""
         now = int(self.now(dep))
-        if not user_id:
+        if not user_id or user_id in self.forgotten:
             return UserContext(-1, np.empty(0, np.int64), np.empty(0, np.int64), now), LiveEvents([], "none")
         user = dep.user_index(user_id)
         seqs = dep.sequences

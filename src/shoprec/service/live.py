@@ -131,6 +131,11 @@ class LiveState(ABC):
             log.warning("live state: the search log cannot be read (%s); the feed goes without queries", err.problem)
             return None
 
+    def forget(self, user_id: str) -> bool:
+        """Drop whatever the live state keeps of the user beside the store (after the store removed
+        the user's events and searches); True when nothing of the user is left."""
+        return True  # nothing kept beside the store
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 

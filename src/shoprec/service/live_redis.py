@@ -23,9 +23,9 @@ A user's list exists in Redis only if it was built from the store, so a missing 
   answer is empty and ``unavailable`` (degraded).
 
 Keys (``<prefix>`` from settings): ``<prefix>:u:<run_id>:<user>`` the list (a ``#`` marker first,
-then ``event_id<TAB>item_id<TAB>event<TAB>timestamp<TAB>recommendation_id<TAB>search_id<TAB>query``, the
-query as a JSON string), ``<prefix>:p:<run_id>:<user>`` the rebuild token (60 s). Scripts compute key
-names, so the Redis must be a single server (not a cluster).
+then ``event_id<TAB>item_id<TAB>event<TAB>timestamp<TAB>recommendation_id<TAB>search_id<TAB>query``
+``<TAB>platform<TAB>language``, query and platform as JSON strings), ``<prefix>:p:<run_id>:<user>`` the
+rebuild token (60 s). Scripts compute key names, so the Redis must be a single server (not a cluster).
 
 The user's recent search queries follow the same rules in lists of their own, under ``<prefix>:q``
 (``<prefix>:q:u:<run_id>:<user>``, entries ``timestamp<TAB>query`` with the query as a JSON string),
@@ -246,9 +246,19 @@ class RedisLive(LiveState):
                 self.stats.redis_errors += 1  # answered from the store; the next read tries again
         return [q for q in queries if since is None or q.timestamp >= since][-n:]
 
-    def forget(self, user_id: str) -> None:
-        self._drop(args=[self.prefix, user_id])
-        self._drop(args=[self.query_prefix, user_id])
+    def forget(self, user_id: str) -> bool:
+        """Drop the user's event and query lists (and rebuild tokens, so a rebuild that read the store
+        before the deletion is not stored). If Redis fails, the user is read from the store (which no
+        longer has them) until the repair thread has dropped the lists; False then."""
+        try:
+            self._drop(args=[self.prefix, user_id])
+            self._drop(args=[self.query_prefix, user_id])
+        except self.errors as err:
+            self.stats.redis_errors += 1
+            self._mark_dirty({user_id})
+            log.warning("live state: Redis failed dropping a forgotten user (%s); retrying", type(err).__name__)
+            return False
+        return True
 
     def close(self) -> None:
         self._closed.set()
@@ -280,14 +290,19 @@ def open_live(url: str | None, store: Store, prefix: str = "shoprec") -> LiveSta
 def _encode(event: Event) -> str:
     fields = [event.event_id, event.item_id, event.event, repr(float(event.timestamp)), event.recommendation_id or ""]
     fields += [event.search_id or "", "" if event.query is None else json.dumps(event.query)]
+    fields += ["" if event.platform is None else json.dumps(event.platform), event.language or ""]
     return "\t".join(fields)
 
 
 def _decode(user_id: str, value: bytes) -> Event:
-    """An entry written by :func:`_encode` (or by a shoprec before search events: five fields)."""
+    """An entry written by :func:`_encode` (or by an older shoprec: five fields before search events,
+    seven before platforms)."""
     event_id, item_id, name, ts, rec, *more = value.decode().split("\t")
-    search_id, query = (more + ["", ""])[:2]
-    return Event(event_id, user_id, item_id, name, float(ts), rec or None, search_id or None, _text(query))
+    search_id, query, platform, language = (more + ["", "", "", ""])[:4]
+    return Event(
+        event_id, user_id, item_id, name, float(ts), rec or None, search_id or None, _text(query), _text(platform),
+        language or None,
+    )  # fmt: skip
 
 
 def _text(encoded: str) -> str | None:

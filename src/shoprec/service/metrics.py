@@ -5,6 +5,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily
 
+from shoprec.service.platforms import PlatformCollector
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -29,6 +31,8 @@ class Metrics:
         self.swaps = Gauge("shoprec_model_swaps", "Serving-set swaps since start", registry=self.registry)
         self.live = LiveCollector()
         self.registry.register(self.live)
+        self.platforms = PlatformCollector()
+        self.registry.register(self.platforms)
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()
@@ -42,6 +46,7 @@ class Metrics:
         self.loaded.set(len(engine.versions.loaded))
         self.swaps.set(engine.versions.swaps)
         self.live.state = engine.live
+        self.platforms.counts = engine.platforms
         return generate_latest(self.registry)
 
 

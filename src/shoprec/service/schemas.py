@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shoprec.service.platforms import LANGUAGE_PATTERN, PLATFORM_PATTERN
+
 Id = Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")
 EVENT_NAMES = ("view", "click", "cart", "purchase")
 EARLIEST = 946_684_800.0  # 2000-01-01
@@ -38,6 +40,16 @@ class EventIn(Strict):
         pattern=r"^[^\x00-\x1f]+$",
         description="The search_id of the /v1/search answer the event came from (click, cart, purchase): "
         "the query is attached from the search log.",
+    )
+    platform: str | None = Field(
+        None,
+        max_length=32,
+        pattern=PLATFORM_PATTERN,
+        description="Where the shopper was: web, app, mini-program, email, or any other channel name (accepted "
+        "and counted at /v1/stats/platforms); stored trimmed and lower-cased.",
+    )
+    language: str | None = Field(
+        None, max_length=35, pattern=LANGUAGE_PATTERN, description="The device language, e.g. en, zh-CN."
     )
 
     @field_validator("timestamp")
@@ -103,6 +115,8 @@ class EventOut(BaseModel):
     timestamp: float
     recommendation_id: str | None
     search_id: str | None = None
+    platform: str | None = None
+    language: str | None = None
 
 
 class LiveOut(BaseModel):

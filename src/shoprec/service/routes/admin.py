@@ -1,4 +1,5 @@
-"""Model versions, the A/B serving plan, online statistics and search analytics (admin scope; stats also read)."""
+"""Model versions, the A/B serving plan, forgetting a shopper, online statistics and search analytics
+(admin scope; stats also read)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,23 @@ async def reload(engine: EngineDep, _: AdminKey) -> dict:
     return {"loaded": sorted(engine.versions.loaded), "load_errors": engine.versions.load_errors}
 
 
+@router.delete("/users/{user_id}", tags=["users"])
+async def forget_user(user_id: str, engine: EngineDep, key: AdminKey) -> dict:
+    """Forget a shopper: their events, impressions and searches are removed from the store and their
+    live state from Redis; every worker serves them as an anonymous shopper from now on (the loaded
+    versions were trained on their old events) and no later training set holds them. Audited with
+    the API key id. 404 when neither the store nor any model version knows the user."""
+    actor = key.key_id if key is not None else "auth-off"
+    engine.impressions.flush()  # lists served to the user before this are in the store, to be removed
+    return await run_in_threadpool(engine.forget_user, user_id, actor)
+
+
+@router.get("/audit")
+async def audit_log(engine: EngineDep, _: AdminKey, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict]:
+    """The latest audit entries, newest first: who (API key id or "cli") did what to what, and when."""
+    return await run_in_threadpool(engine.store.audit_log, limit)
+
+
 @router.get("/stats/online")
 async def online(
     engine: EngineDep,
@@ -59,6 +77,14 @@ async def online(
         raise RequestValidationError([{"loc": ("query", "by"), "msg": problem, "type": "value_error"}])
     engine.impressions.flush()
     return await run_in_threadpool(engine.store.online_stats, tuple(by or ["version"]), bucket_seconds, since)
+
+
+@router.get("/stats/platforms")
+async def platforms(engine: EngineDep, _: ReadKey) -> dict:
+    """This worker's events stored and feed requests served by platform since it started (``other``:
+    a value outside the known platforms, ``none``: no platform given), and the unknown values seen
+    with their counts. Click-through by platform: ``/v1/stats/online?by=platform``."""
+    return engine.platforms.snapshot()
 
 
 @router.get("/stats/search")

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from shoprec.errors import ConfigError
 from shoprec.service.deps import EngineDep, ReadKey, Settings, WriteKey
+from shoprec.service.platforms import normalize_platform
 from shoprec.service.schemas import EventAck, EventBatch, EventIn, EventOut, LiveOut
 from shoprec.service.store.base import Event
 
@@ -80,12 +81,16 @@ async def _ingest(request: Request, engine, events: list[EventIn]) -> EventAck:
             e.recommendation_id,
             e.search_id,
             logged[e.search_id].query if e.search_id in logged else None,
+            normalize_platform(e.platform),
+            e.language,
         )
         for e in events
     ]
     # Stored, then recorded in the live state by the committer, before this returns.
     result = await asyncio.wrap_future(request.app.state.committer.submit(rows))
     request.app.state.metrics.events(len(result.inserted), len(result.duplicates))
+    stored = set(result.inserted)
+    engine.platforms.add("events", [r.platform for r in rows if r.event_id in stored])
     return EventAck(
         accepted=len(result.inserted),
         duplicates=len(result.duplicates),
@@ -135,6 +140,8 @@ async def live_events(user_id: str, engine: EngineDep, _: ReadKey) -> LiveSearch
                 "recommendation_id": e.recommendation_id,
                 "search_id": e.search_id,
                 "query": e.query,
+                "platform": e.platform,
+                "language": e.language,
             }
             for e in live
         ],

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
 from shoprec.service.deps import EngineDep, ReadKey, Settings
+from shoprec.service.platforms import LANGUAGE_PATTERN, PLATFORM_PATTERN, normalize_platform
 from shoprec.service.schemas import BundleIn, ListOut
 from shoprec.service.served import Filters, ServedList
 
@@ -32,18 +34,49 @@ async def _filters(
 FiltersDep = Annotated[Filters, Depends(_filters)]
 
 
+@dataclass(frozen=True)
+class Where:
+    """Where the request comes from: the platform (channel) and the device language."""
+
+    platform: str | None = None
+    language: str | None = None
+
+
+async def _where(
+    platform: Annotated[
+        str | None,
+        Query(
+            max_length=32,
+            pattern=PLATFORM_PATTERN,
+            description="Where the shopper is: web, app, mini-program, email, or any other channel name "
+            "(accepted and counted); the ranker of a version trained with platforms uses it.",
+        ),
+    ] = None,
+    language: Annotated[
+        str | None,
+        Query(max_length=35, pattern=LANGUAGE_PATTERN, description="The device language, e.g. en, zh-CN."),
+    ] = None,
+) -> Where:
+    return Where(normalize_platform(platform), language)
+
+
+WhereDep = Annotated[Where, Depends(_where)]
+
+
 def _out(served: ServedList) -> ListOut:
     return ListOut.model_validate(served, from_attributes=True)
 
 
-async def _run(engine, settings, k: int, **kwargs) -> ListOut:
+async def _run(engine, settings, k: int, where: Where, **kwargs) -> ListOut:
     from shoprec.errors import ConfigError
 
     if k > settings.max_k:
         raise ConfigError(
             f"k={k} is above this service's limit of {settings.max_k}", fix=f"ask for k <= {settings.max_k}"
         )
-    return _out(await run_in_threadpool(engine.recommend, k=k, **kwargs))
+    return _out(
+        await run_in_threadpool(engine.recommend, k=k, platform=where.platform, language=where.language, **kwargs)
+    )
 
 
 @router.get("/users/{user_id}/recommendations", response_model=ListOut)
@@ -53,12 +86,13 @@ async def user_feed(
     settings: Settings,
     _: ReadKey,
     filters: FiltersDep,
+    where: WhereDep,
     scenario: UserScenario = "home",
     k: K = 10,
 ) -> ListOut:
     """A shopper's feed. An unknown user gets the cold-start feed (popular, trending); events sent
     for this user before this request are already reflected."""
-    return await _run(engine, settings, k, scenario=scenario, user_id=user_id, filters=filters)
+    return await _run(engine, settings, k, where, scenario=scenario, user_id=user_id, filters=filters)
 
 
 @router.get("/items/{item_id}/similar", response_model=ListOut)
@@ -68,11 +102,12 @@ async def similar(
     settings: Settings,
     _: ReadKey,
     filters: FiltersDep,
+    where: WhereDep,
     k: K = 10,
     user_id: str | None = None,
 ) -> ListOut:
     """Items like this one (text and co-occurrence neighbours); new items by text."""
-    return await _run(engine, settings, k, scenario="similar", item_id=item_id, user_id=user_id, filters=filters)
+    return await _run(engine, settings, k, where, scenario="similar", item_id=item_id, user_id=user_id, filters=filters)
 
 
 @router.get("/items/{item_id}/complements", response_model=ListOut)
@@ -82,35 +117,50 @@ async def complements(
     settings: Settings,
     _: ReadKey,
     filters: FiltersDep,
+    where: WhereDep,
     k: K = 10,
     user_id: str | None = None,
 ) -> ListOut:
     """Items bought together with this one in other categories."""
-    return await _run(engine, settings, k, scenario="complements", item_id=item_id, user_id=user_id, filters=filters)
+    return await _run(
+        engine, settings, k, where, scenario="complements", item_id=item_id, user_id=user_id, filters=filters
+    )
 
 
 @router.get("/users/{user_id}/cross-category", response_model=ListOut)
 async def cross_category(
-    user_id: str, engine: EngineDep, settings: Settings, _: ReadKey, filters: FiltersDep, k: K = 10
+    user_id: str, engine: EngineDep, settings: Settings, _: ReadKey, filters: FiltersDep, where: WhereDep, k: K = 10
 ) -> ListOut:
     """Items from categories the shopper has not bought in, driven by their history."""
-    return await _run(engine, settings, k, scenario="cross-category", user_id=user_id, filters=filters)
+    return await _run(engine, settings, k, where, scenario="cross-category", user_id=user_id, filters=filters)
 
 
 @router.get("/trending", response_model=ListOut)
 async def trending(
-    engine: EngineDep, settings: Settings, _: ReadKey, filters: FiltersDep, k: K = 10, user_id: str | None = None
+    engine: EngineDep,
+    settings: Settings,
+    _: ReadKey,
+    filters: FiltersDep,
+    where: WhereDep,
+    k: K = 10,
+    user_id: str | None = None,
 ) -> ListOut:
     """Most active items of the last 7 days."""
-    return await _run(engine, settings, k, scenario="trending", user_id=user_id, filters=filters)
+    return await _run(engine, settings, k, where, scenario="trending", user_id=user_id, filters=filters)
 
 
 @router.get("/new-arrivals", response_model=ListOut)
 async def new_arrivals(
-    engine: EngineDep, settings: Settings, _: ReadKey, filters: FiltersDep, k: K = 10, user_id: str | None = None
+    engine: EngineDep,
+    settings: Settings,
+    _: ReadKey,
+    filters: FiltersDep,
+    where: WhereDep,
+    k: K = 10,
+    user_id: str | None = None,
 ) -> ListOut:
     """Items launched recently (and items added since training), matched to the shopper when known."""
-    return await _run(engine, settings, k, scenario="new-arrivals", user_id=user_id, filters=filters)
+    return await _run(engine, settings, k, where, scenario="new-arrivals", user_id=user_id, filters=filters)
 
 
 @router.get("/users/{user_id}/explanations")

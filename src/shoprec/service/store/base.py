@@ -225,7 +225,8 @@ class Store(ABC):
     @abstractmethod
     def log_impressions(self, rows: Sequence[Impression]) -> None:
         """Store served lists, one row per list (its items and their sources as arrays); a list
-        logged twice is stored once, an item listed twice in one list once (at its first place)."""
+        logged twice is stored once, an item listed twice in one list once (at its first place); a
+        list of a forgotten user (:meth:`delete_user`) is not stored."""
 
     @abstractmethod
     def online_stats(
@@ -269,8 +270,9 @@ class Store(ABC):
         """
 
     @abstractmethod
-    def forgotten_users(self) -> set[str]:
-        """Every user :meth:`delete_user` removed: never to be trained on or personalised again."""
+    def forgotten_users(self, since: float | None = None) -> set[str]:
+        """Every user :meth:`delete_user` removed: never to be trained on or personalised again
+        (first forgotten at or after ``since``, when given: a worker's cheap refresh)."""
 
     @abstractmethod
     def audit(self, actor: str, action: str, subject: str, detail: dict | None = None, at: float | None = None) -> None:

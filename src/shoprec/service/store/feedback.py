@@ -172,9 +172,10 @@ class FeedbackSql:
             _audit(cur, actor, "forget_user", user_id, detail, now)
         return removed
 
-    def forgotten_users(self) -> set[str]:
+    def forgotten_users(self, since: float | None = None) -> set[str]:
+        where, params = ("", []) if since is None else (" WHERE ts >= ?", [float(since)])
         with self._read() as cur:
-            cur.execute("SELECT user_id FROM forgotten_users")
+            cur.execute(f"SELECT user_id FROM forgotten_users{where}", params)
             return {row[0] for row in cur.fetchall()}
 
     def audit(self, actor: str, action: str, subject: str, detail: dict | None = None, at: float | None = None) -> None:

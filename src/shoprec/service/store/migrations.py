@@ -185,6 +185,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                 actor TEXT NOT NULL,
                 ts DOUBLE PRECISION NOT NULL
             )""",
+            "CREATE INDEX forgotten_users_ts ON forgotten_users (ts)",
             """CREATE TABLE audit_log (
                 seq {SEQ_PK},
                 actor TEXT NOT NULL,

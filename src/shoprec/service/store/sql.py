@@ -225,13 +225,15 @@ class SqlStore(FeedbackSql, Store):
     # impressions and online metrics
 
     def log_impressions(self, rows: Sequence[Impression]) -> None:
-        params = [impression_params(imp, self._text_list) for imp in rows]
+        # a list served to a user just before another worker forgot them may arrive late: dropped
+        params = [(*impression_params(imp, self._text_list), imp.user_id) for imp in rows]
         if not params:
             return
         sql = (
             "INSERT INTO impressions (recommendation_id, user_id, version, scenario, items, sources, ts, "
             "propensities, explored, platform, latency_ms) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+            "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM forgotten_users WHERE user_id = ?) "
+            "ON CONFLICT DO NOTHING"
         )
         with self._write() as cur:
             cur.executemany(sql, params)
