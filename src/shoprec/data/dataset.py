@@ -178,6 +178,9 @@ class Dataset:
         )
         if "price" in frame:  # the unit price paid, kept where a catalogue price is derived from events
             table["price"] = frame["price"].astype("float64").to_numpy()
+        if "platform" in frame:  # where the shopper was (web, app, ...): trimmed, lower-cased, "" as missing
+            platform = frame["platform"].astype("string").str.strip().str.lower()
+            table["platform"] = platform.mask(platform == "").to_numpy()
         tiebreak = _column(frame, "position", 0.0, np.float64)
         order = np.lexsort((np.arange(len(table)), tiebreak, table["timestamp"].to_numpy(), table["user"].to_numpy()))
         table = table.iloc[order].reset_index(drop=True)

@@ -67,9 +67,11 @@ def contexts_from_dataset(dataset: Dataset, users: np.ndarray, now: int | None =
     search queries: the user's last :data:`RECENT_QUERIES` dated strictly before ``now`` (undated
     queries cannot be placed in time and are never used).
 
-    ``now`` defaults to one second after the dataset's newest event.
+    ``now`` defaults to one second after the dataset's newest event. When the events carry a
+    ``platform``, a context's platform is that of the user's last event.
     """
     frame = dataset.interactions
+    platforms = frame["platform"].to_numpy(dtype=object) if "platform" in frame else None
     newest = int(frame["timestamp"].max()) + 1 if len(frame) else 0
     now = newest if now is None else int(now)
     seqs = dataset.sequences()
@@ -81,7 +83,9 @@ def contexts_from_dataset(dataset: Dataset, users: np.ndarray, now: int | None =
         if 0 <= u < dataset.n_users:
             lo, hi = seqs.indptr[u], seqs.indptr[u + 1]
             items, times = seqs.items[lo:hi].astype(np.int64), seqs.timestamps[lo:hi]
-            out.append(UserContext(u, items, times, now, codes[lo:hi], queries.get(u, ())))
+            platform = platforms[hi - 1] if platforms is not None and hi > lo else None
+            platform = platform if isinstance(platform, str) else None  # pd.NA, None: unknown
+            out.append(UserContext(u, items, times, now, codes[lo:hi], queries.get(u, ()), platform))
         else:
             out.append(UserContext(-1, np.empty(0, np.int64), np.empty(0, np.int64), now))
     return out

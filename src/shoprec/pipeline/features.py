@@ -10,6 +10,12 @@ day-of-week prior of its category (:mod:`shoprec.pipeline.timeofday`; zero unles
 shows the clock matters). Per user: history length and time since the last event. Missing facts
 stay NaN: gradient-boosted trees route them on purpose.
 
+Only when the training events carry a ``platform`` (events collected by the service; datasets from
+files have none): the request's platform one-hot over the platforms seen at least
+:data:`MIN_PLATFORM_EVENTS` times (at most :data:`MAX_PLATFORMS`), and the item's lift on the
+request's platform (log of its smoothed share of events there over the platform's share of all
+events; NaN for a request without a known platform).
+
 >>> features = FeatureBuilder().fit(train, resources)          # doctest: +SKIP
 >>> X = features.build(context, candidates)                    # (n_candidates, n_features)
 """
@@ -43,6 +49,35 @@ PAIR_FEATURES = (
     "since_last_event_days",
     "time_prior",
 )
+
+MAX_PLATFORMS = 8
+"""Platforms given a feature of their own (the most frequent in the training events)."""
+MIN_PLATFORM_EVENTS = 50
+"""Training events a platform needs before it gets a feature."""
+PLATFORM_PRIOR = 5.0
+"""Pseudo-events of the platform's overall share added to each item's count (smooths rare items)."""
+
+
+def platform_stats(train: Dataset) -> tuple[tuple[str, ...], np.ndarray]:
+    """The platforms that get features and, per platform, each item's log lift on it: an
+    (n_platforms, n_items) float32 array; no platform and an empty array when the events carry none."""
+    frame = train.interactions
+    if "platform" not in frame or not frame["platform"].notna().any():
+        return (), np.zeros((0, train.n_items), dtype=np.float32)
+    known = frame["platform"].notna().to_numpy()
+    platforms = frame["platform"].to_numpy(dtype=object)[known].astype(str)
+    items = frame["item"].to_numpy()[known]
+    names, counts = np.unique(platforms, return_counts=True)
+    order = np.lexsort((names, -counts))  # most frequent first, then by name
+    kept = tuple(str(names[i]) for i in order if counts[i] >= MIN_PLATFORM_EVENTS)[:MAX_PLATFORMS]
+    total = np.bincount(items, minlength=train.n_items).astype(np.float64)
+    lift = np.empty((len(kept), train.n_items), dtype=np.float32)
+    for row, name in enumerate(kept):
+        on = platforms == name
+        share = on.mean()
+        mine = np.bincount(items[on], minlength=train.n_items)
+        lift[row] = np.log((mine + PLATFORM_PRIOR * share) / (total + PLATFORM_PRIOR) / share)
+    return kept, lift
 
 
 def _time_context(train: Dataset, categories: np.ndarray):
@@ -81,9 +116,11 @@ class FeatureBuilder:
     def __init__(self, recent: int = 20) -> None:
         self.recent = recent
         self.sources: tuple[str, ...] = ()
+        self.platforms: tuple[str, ...] = ()
 
     def names(self, sources: tuple[str, ...]) -> list[str]:
-        return [f"{s}.{part}" for s in sources for part in ("score", "rank")] + list(PAIR_FEATURES)
+        platform = [f"platform={p}" for p in self.platforms] + (["platform_lift"] if self.platforms else [])
+        return [f"{s}.{part}" for s in sources for part in ("score", "rank")] + list(PAIR_FEATURES) + platform
 
     def fit(self, train: Dataset, resources: Resources) -> FeatureBuilder:
         info = resources.info
@@ -101,6 +138,7 @@ class FeatureBuilder:
         self.created = np.where(info.created >= 0, info.created, first_seen)
         self.vectors = resources.item_vectors
         self.time_context = _time_context(train, info.top)
+        self.platforms, self.platform_lift = platform_stats(train)
         self._cache: dict[tuple, np.ndarray] = {}
         return self
 
@@ -145,7 +183,19 @@ class FeatureBuilder:
         if len(ctx.times):
             pair[:, 14] = (ctx.now - ctx.times[-1]) / DAY
         pair[:, 15] = self._time_prior(ctx.now)[items]
-        return np.hstack([per_source, pair])
+        if not self.platforms:
+            return np.hstack([per_source, pair])
+        return np.hstack([per_source, pair, self._platform(ctx, items)])
+
+    def _platform(self, ctx: UserContext, items: np.ndarray) -> np.ndarray:
+        """The request's platform one-hot (all 0 for none or one without a feature) and the item's lift there."""
+        out = np.zeros((len(items), len(self.platforms) + 1), dtype=np.float32)
+        out[:, -1] = np.nan
+        if ctx.platform in self.platforms:
+            row = self.platforms.index(ctx.platform)
+            out[:, row] = 1.0
+            out[:, -1] = self.platform_lift[row][items]
+        return out
 
     def _user_item(self, ctx: UserContext, items: np.ndarray, pair: np.ndarray) -> None:
         """Features comparing each candidate with the user's history (NaN without history)."""
