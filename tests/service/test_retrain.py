@@ -126,9 +126,10 @@ def test_training_set_is_the_base_plus_store_events_and_catalog_changes_minus_fo
     assert dataset.report.rows_read["interactions"] == base_events + report.store_events
     assert report.base == report.previous == "v0001" and report.upserts == 2 and report.deletes == 1
     assert report.forgotten == 1 and report.newly_forgotten == 1 and report.has_new_data
-    assert report.store_events == posted + 3 - (data.interactions["user_id"] == forgotten).sum() + (
-        early["user_id"] == forgotten
-    ).sum()  # the forgotten user's store events were deleted by the store
+    assert (
+        report.store_events
+        == posted + 3 - (data.interactions["user_id"] == forgotten).sum() + (early["user_id"] == forgotten).sum()
+    )  # the forgotten user's store events were deleted by the store
     assert len(dataset) == base_events + report.store_events - sum(dropped.values())
 
 
@@ -180,3 +181,41 @@ def test_cli_train_from_store_says_what_is_wrong(setup, tmp_path, capsys):
     assert code != 0 and "Traceback" not in captured.err + captured.out
     assert "127.0.0.1" in captured.err
     assert np.isfinite(code)
+
+
+def test_scheduler_retrains_when_due_one_process_at_a_time(setup):
+    import fcntl
+
+    from shoprec.service.schedule import LOCK, RetrainScheduler, parse_duration
+
+    models, store = setup
+    now = [1_000_000.0]
+    scheduler = RetrainScheduler(models, store, every=parse_duration("6h"), clock=lambda: now[0])
+    assert scheduler.due_in() == 0  # never retrained: due at once
+    with open(models / LOCK, "w") as held:  # another process is retraining
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert scheduler.run_if_due() is None
+    result = scheduler.run_if_due()
+    assert result.action == "no-new-data" and list_versions(models) == ["v0001"]
+    now[0] = store.decisions(limit=1)[0]["at"] + 3600
+    assert scheduler.due_in() == pytest.approx(5 * 3600) and scheduler.run_if_due() is None
+    now[0] += 5 * 3600
+    assert scheduler.due_in() == 0
+
+
+def test_retrain_command_and_settings_check_their_input(setup, tmp_path, capsys):
+    from shoprec.errors import ConfigError
+    from shoprec.service.settings import ServiceSettings
+
+    models, store = setup
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    assert main(["retrain", "--models", str(models), "--store", url, "--once"]) == 0
+    assert "no-new-data: no new data since v0001" in capsys.readouterr().out
+    assert main(["retrain", "--models", str(models), "--store", url, "--every", "soon"]) == 2
+    assert "--every 'soon' is not a positive duration" in capsys.readouterr().err
+    assert main(["retrain", "--models", str(tmp_path / "none"), "--store", url, "--once"]) == 2
+    assert "no trained model version" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="retrain_every '0' is not a positive duration"):
+        ServiceSettings(retrain_every="0").check()
+    with pytest.raises(ConfigError, match="retrain_share"):
+        ServiceSettings(retrain_every="6h", retrain_share=1.0).check()

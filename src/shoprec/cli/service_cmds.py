@@ -53,7 +53,31 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--search-ranker", help="learned search ranker folder re-scoring each search's best 100 hits")
     serve.add_argument("--search-cross-encoder", help="cross-encoder folder re-scoring each search's best 20 hits")
     serve.add_argument("--search-merch", help="search merchandising TOML (synonyms, per-query pins/boosts/buries)")
+    serve.add_argument(
+        "--retrain-every", help="retrain from the store this often on a background thread (6h, 30m, 1d; default: never)"
+    )
+    serve.add_argument("--retrain-share", type=float, help="traffic share of a retrained challenger (default: 0.1)")
     serve.set_defaults(run=run_serve)
+
+    retrain = commands.add_parser(
+        "retrain",
+        help="retrain from the store on a schedule; publish a candidate that passes the offline guard as challenger",
+        description="Train a candidate version from the store (base snapshot + events and catalog changes since, "
+        "forgotten users left out, warm-started from the serving version), check it offline against the serving "
+        "version on the most recent window, and publish it as a challenger with --share of the traffic. A "
+        "candidate worse than the serving version by more than --tolerance is kept as vNNNN.rejected, never "
+        "served. Runs every --every (a retrain is due when the last one recorded in the store is that old), or "
+        "once with --once.",
+    )
+    add_service_arguments(retrain)
+    retrain.add_argument("--every", default="6h", help="time between retrains: 6h, 30m, 1d or seconds (default: 6h)")
+    retrain.add_argument("--once", action="store_true", help="retrain once now and exit")
+    retrain.add_argument("--share", type=float, default=0.1, help="challenger's traffic share (default: 0.1)")
+    retrain.add_argument(
+        "--tolerance", type=float, default=0.02, help="reject a candidate whose NDCG@10 is this much (relative) worse"
+    )
+    retrain.add_argument("--cold", action="store_true", help="do not warm-start from the serving version")
+    retrain.set_defaults(run=run_retrain)
 
     keys = commands.add_parser("keys", help="create and list API keys")
     add_service_arguments(keys)
@@ -162,9 +186,41 @@ def run_serve(args: argparse.Namespace) -> int:
         search_ranker=args.search_ranker,
         search_cross_encoder=args.search_cross_encoder,
         search_merch=args.search_merch,
+        retrain_every=args.retrain_every,
+        retrain_share=args.retrain_share,
     )
     serve(settings, args.host, args.port, args.workers)
     return 0
+
+
+def run_retrain(args: argparse.Namespace) -> int:
+    """``shoprec retrain``: one retrain now (``--once``) or one whenever due, until interrupted."""
+    import time
+
+    from shoprec.service.app import store_url
+    from shoprec.service.retrain import retrain_once
+    from shoprec.service.schedule import RetrainScheduler, parse_duration
+    from shoprec.service.store import open_store
+    from shoprec.service.versions import newest_version
+
+    every = parse_duration(args.every, "--every")
+    newest_version(args.models)  # a clear error now when there is nothing to retrain from
+    options = {"share": args.share, "tolerance": args.tolerance, "warm": not args.cold}
+    store = open_store(store_url(settings_from(args)))
+    try:
+        if args.once:
+            result = retrain_once(args.models, store, progress=True, **options)
+            print(f"{result.action}: {result.message}", flush=True)
+            return 0
+        scheduler = RetrainScheduler(args.models, store, every, **options)
+        print(f"retraining {args.models} from {store.url} every {args.every} (Ctrl-C stops)", flush=True)
+        while True:
+            result = scheduler.run_if_due()
+            if result is not None:
+                print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {result.action}: {result.message}", flush=True)
+            time.sleep(min(max(scheduler.due_in(), 1.0), 300.0))
+    finally:
+        store.close()
 
 
 def serve(settings, host: str, port: int, workers: int = 1) -> None:

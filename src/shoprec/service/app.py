@@ -28,9 +28,11 @@ from shoprec.errors import ShoprecError
 from shoprec.service.ab import VersionManager
 from shoprec.service.auth import KeyChecker, RateLimited
 from shoprec.service.engine import Engine
+from shoprec.service.experiments import DecisionLoop, Experiments, rules_from
 from shoprec.service.live_redis import open_live
 from shoprec.service.metrics import Metrics
 from shoprec.service.problems import status_of
+from shoprec.service.schedule import start_from_settings
 from shoprec.service.schemas import Problem
 from shoprec.service.searching import Searching, SharedEncoders, load_stages
 from shoprec.service.settings import ServiceSettings
@@ -60,9 +62,17 @@ async def lifespan(app: FastAPI):
     app.state.committer = GroupCommitter(store, on_commit=app.state.engine.record_live)
     app.state.keys = KeyChecker(store)
     app.state.encode = _encoder(app, encoders)
+    app.state.experiments = Experiments(store, versions, rules_from(settings))
+    every = settings.experiments_every
+    app.state.decisions = DecisionLoop(app.state.experiments, every) if every > 0 else None
+    app.state.retrainer = start_from_settings(settings, store)  # None unless retrain_every is set
     try:
         yield
     finally:
+        if app.state.decisions is not None:
+            app.state.decisions.close()
+        if app.state.retrainer is not None:
+            app.state.retrainer.close()
         app.state.committer.close()
         app.state.engine.close()
         live.close()
@@ -106,7 +116,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     # Every part the README advertises is imported here, unguarded: a part that cannot be imported
     # stops the service at start with the import error, instead of a route silently missing.
     from shoprec.service import dashboard
-    from shoprec.service.routes import admin, catalog, events, feeds, health, search
+    from shoprec.service.routes import admin, catalog, events, experiments, feeds, health, search
 
     settings = settings or ServiceSettings.from_env()
     app = FastAPI(
@@ -118,7 +128,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
-    for module in (feeds, search, catalog, events, admin, health):
+    for module in (feeds, search, catalog, events, admin, experiments, health):
         app.include_router(module.router, prefix=API, responses=ERROR_RESPONSES)
     app.include_router(health.root)
     app.include_router(dashboard.router)

@@ -47,6 +47,27 @@ class ServiceSettings:
     hits; empty: the fused order."""
     search_cross_encoder: str | None = None
     """A fine-tuned cross-encoder folder re-scoring each search's best 20 hits (after the ranker)."""
+    retrain_every: str | None = None
+    """Retrain from the store this often on a background thread (``6h``, ``30m``, ``1d`` or seconds) and
+    publish a candidate that passes the offline guard as a challenger; empty: never (run ``shoprec
+    retrain`` as its own process instead, which keeps training off the API's cores)."""
+    retrain_share: float = 0.1
+    """Traffic share of a retrained challenger."""
+    experiments_every: float = 60.0
+    """Judge the running A/B experiment this often (seconds): promote a winner, roll back a loser (see
+    service/experiments.py); 0: never on its own (``POST /v1/experiments/decide`` still does)."""
+    experiment_alpha: float = 0.05
+    """Error rate of the sequential test (two equal versions declared different)."""
+    experiment_tau: float = 0.01
+    """The test's mixture standard deviation: the click-through difference it is quickest to detect."""
+    experiment_metric: str = "ctr"
+    """``ctr`` or ``conversion``: what the experiment compares."""
+    experiment_min_impressions: int = 1000
+    """Shown items per arm before an experiment may decide."""
+    guard_error_margin: float = 0.01
+    guard_latency_margin: float = 0.5
+    """A challenger whose error rate exceeds the control's by this much (absolute), or whose mean latency
+    exceeds it by this share, is rolled back whatever its click-through."""
     search_merch: str | None = None
     """Merchandising TOML for search (synonyms; per-query pins, boosts, buries, blocks: see
     ``shoprec.search.merch``); its item ids must be in the serving version's catalogue."""
@@ -67,6 +88,12 @@ class ServiceSettings:
     def check(self) -> None:
         if self.clock not in ("auto", "wall", "data"):
             raise ConfigError(f"clock must be auto, wall or data, not {self.clock!r}")
+        if self.retrain_every:
+            from shoprec.service.schedule import parse_duration
+
+            parse_duration(self.retrain_every, "retrain_every")
+        if not 0 < self.retrain_share < 1:
+            raise ConfigError(f"retrain_share must be between 0 and 1 (exclusive), not {self.retrain_share}")
         for name in ("max_body_bytes", "max_k", "max_batch", "rate_per_minute"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
