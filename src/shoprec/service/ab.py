@@ -17,6 +17,7 @@ one dictionary reference, so no request waits for a load or sees half a version.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
 import time
@@ -28,6 +29,10 @@ from shoprec.service.versions import Deployed, list_versions, load_version
 
 log = logging.getLogger(__name__)
 SETTING = "serving"
+EXPERIMENT = "experiment"
+"""Setting holding the running A/B experiment's identity and start (see :func:`experiment_of`)."""
+SHARE_TOLERANCE = 1e-6
+"""How far from 1 an A/B plan's shares may sum (rounding of decimal shares)."""
 RETRY_SECONDS = 60.0
 """A version that failed to load is tried again after this long (or at once on reload)."""
 
@@ -52,9 +57,46 @@ def check_plan(plan: dict, available: list[str]) -> dict:
     arms = plan.get("arms") or {}
     if arms:
         shares = list(arms.values())
-        if any(not isinstance(s, int | float) or s < 0 for s in shares) or sum(shares) <= 0:
-            raise ConfigError("serving plan: arm shares must be numbers >= 0 with a positive sum")
+        if any(not isinstance(s, int | float) or isinstance(s, bool) or s < 0 for s in shares):
+            raise ConfigError("serving plan: arm shares must be numbers >= 0")
+        total = sum(shares)
+        if abs(total - 1.0) > SHARE_TOLERANCE:
+            raise ConfigError(
+                f"serving plan: arm shares sum to {total:.6g}, not 1 "
+                f"({', '.join(f'{v}={s:g}' for v, s in arms.items())})",
+                fix="Give shares that add up to 1, e.g. {'v0002': 0.9, 'v0003': 0.1}",
+            )
     return plan
+
+
+def ab_arms(plan: dict | None) -> dict[str, float]:
+    """The plan's arms with a positive share (an A/B experiment when there are two or more)."""
+    return {v: float(s) for v, s in ((plan or {}).get("arms") or {}).items() if s and s > 0}
+
+
+def experiment_of(store: Store, plan: dict, now: float) -> dict | None:
+    """The A/B experiment ``plan`` runs: ``{"key", "id", "started"}``, recorded (setting ``experiment``)
+    the first time the plan is set or seen, so that only traffic from then on is compared; None when
+    the plan is not an A/B plan."""
+    arms = ab_arms(plan)
+    if len(arms) < 2:
+        return None
+    key = hashlib.sha256(json.dumps({"arms": arms, "salt": plan.get("salt", "")}, sort_keys=True).encode())
+    known = store.get_setting(EXPERIMENT) or {}
+    if known.get("key") == key.hexdigest()[:16]:
+        return known
+    control = control_of(arms)
+    challengers = "-".join(v for v in sorted(arms, key=lambda v: int(v[1:])) if v != control)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
+    record = {"key": key.hexdigest()[:16], "id": f"{control}-vs-{challengers}-{stamp}", "started": now}
+    store.set_setting(EXPERIMENT, record)
+    return record
+
+
+def control_of(arms: dict[str, float]) -> str:
+    """An experiment's control: the arm with the largest share (the version that served before a
+    challenger was published at a small share); on a tie the oldest version."""
+    return min(arms, key=lambda v: (-arms[v], int(v[1:])))
 
 
 class VersionManager:
@@ -163,6 +205,7 @@ class VersionManager:
         """Check and store a new serving plan (every worker follows it within ``poll_seconds``)."""
         plan = check_plan(plan, list_versions(self.models_dir))
         self.store.set_setting(SETTING, plan)
+        experiment_of(self.store, plan, time.time())
         self.forget_failures()
         return plan
 
