@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import inspect
+import time
 
 from shoprec.pipeline.context import UserContext
 from shoprec.pipeline.pipeline import Recommendation
@@ -21,6 +22,7 @@ from shoprec.service.ab import VersionManager
 from shoprec.service.background import BackgroundWriter
 from shoprec.service.bundles import serve_bundle
 from shoprec.service.catalog import Catalog, Encoder
+from shoprec.service.counters import VersionCounters, is_server_error
 from shoprec.service.explanations import explain_list
 from shoprec.service.feedcache import FeedCache, Proposal
 from shoprec.service.feeds import Feeds, proposal
@@ -53,6 +55,7 @@ class Engine:
         self.store, self.live, self.versions = store, live, versions
         self.forgotten = Forgotten(store)  # served as anonymous shoppers (see forget.py)
         self.platforms = PlatformCounts()  # events and feed requests by platform, this worker
+        self.counters = VersionCounters(store)  # feed requests, errors, latency per version -> store
         self.histories = Histories(live, clock, self.forgotten)
         self.catalog = Catalog(store, versions)
         self.overlay = self.catalog.overlay
@@ -67,6 +70,7 @@ class Engine:
 
     def close(self) -> None:
         self.impressions.close()
+        self.counters.close()
 
     # ------------------------------------------------------------------ state (the feed cache's warm-up reads it)
     def now(self, dep: Deployed) -> float:
@@ -96,11 +100,19 @@ class Engine:
         if log:
             self.platforms.add("requests", [platform])
         where = {"platform": platform, "language": language} if _FEEDS_TAKE_PLATFORM else {}
-        if user_id and user_id in self.forgotten:
-            served = self.feeds.recommend(scenario, None, item_id, k, filters, log, **where)
+        forgotten = bool(user_id) and user_id in self.forgotten
+        began = time.perf_counter()
+        try:
+            served = self.feeds.recommend(scenario, None if forgotten else user_id, item_id, k, filters, log, **where)
+        except Exception as err:
+            if log and is_server_error(err):
+                self.counters.observe(self.versions.for_user(user_id).version, time.perf_counter() - began, True)
+            raise
+        if log:
+            self.counters.observe(served.version, time.perf_counter() - began)
+        if forgotten:
             served.user_id, served.notes = user_id, [*served.notes, FORGOTTEN_NOTE]
-            return served
-        return self.feeds.recommend(scenario, user_id, item_id, k, filters, log, **where)
+        return served
 
     def live_events(self, user_id: str) -> tuple[Deployed, LiveEvents]:
         """The user's serving version and live events, as the user's next feed reads them."""
