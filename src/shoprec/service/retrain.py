@@ -46,10 +46,10 @@ from shoprec.service.ab import SETTING, VersionManager
 from shoprec.service.store.base import Store
 from shoprec.service.trainstore import StoreData, dataset_from_store
 from shoprec.service.versions import list_versions, load_pipeline, read_manifest, reject_version, train_version
+from shoprec.timeunits import DAY
 
 EXPERIMENT = "retrain"
 """The name the retrain job's decisions are recorded under."""
-DAY = 86_400
 
 
 @dataclass

@@ -21,9 +21,10 @@ from pathlib import Path
 
 from shoprec.errors import ConfigError
 from shoprec.service.store.base import Store
+from shoprec.timeunits import DAY
 
 log = logging.getLogger(__name__)
-UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0}
+UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": float(DAY)}
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 LOCK = ".retrain.lock"
 
