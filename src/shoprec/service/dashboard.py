@@ -35,6 +35,7 @@ from shoprec.service.search import search as search_answer
 from shoprec.service.served import NotFound
 from shoprec.service.store.base import StoreError
 from shoprec.service.versions import list_versions, read_manifest
+from shoprec.service.web.experimentsview import render_experiments
 from shoprec.service.web.layout import BASE, error_page, login_page, user_url
 from shoprec.service.web.overview import BUCKET_SECONDS, Overview, render_overview
 from shoprec.service.web.searchview import SearchView, render_search_page
@@ -78,6 +79,17 @@ async def item(request: Request, item_id: str, budget: str | None = None, size: 
 @router.get("/search")
 async def search(request: Request, q: str = "", user: str = "", shopper: str = "", lang: str = "en") -> Response:
     return await _serve(request, lambda engine: _search_page(engine, q.strip(), user.strip(), shopper.strip(), lang))
+
+
+@router.get("/experiments")
+async def experiments(request: Request) -> Response:
+    experiments = request.app.state.experiments
+
+    def build(engine: Engine) -> str:
+        engine.impressions.flush()
+        return render_experiments(experiments.status())
+
+    return await _serve(request, build)
 
 
 @router.post("/login")

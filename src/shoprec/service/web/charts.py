@@ -193,3 +193,64 @@ def heatmap_table(
         f'<thead><tr><th class="hm-corner">{escape(corner)}</th>{head}</tr></thead>'
         f'<tbody>{"".join(body)}</tbody></table><div class="hm-scale" aria-hidden="true">{scale}</div>'
     )
+
+
+def band_chart(
+    points: list[tuple[float, float, float, float, str]],
+    title: str,
+    x_label: str,
+    y_label: str,
+    x_format: Callable[[float], str],
+    y_format: Callable[[float], str],
+) -> str:
+    """An estimate over time with its interval as a shaded band and a dashed line at zero; points are
+    ``(x, estimate, low, high, tooltip)``. The y-axis spans the data and zero (values may be negative)."""
+    height = HEIGHT
+    points = sorted(points)
+    spread = [v for _, est, low, high, _ in points for v in (est, low, high) if math.isfinite(v)]
+    lo, hi = min([0.0, *spread]), max([0.0, *spread])
+    pad = (hi - lo) * 0.05 or 0.01
+    lo, hi = lo - pad, hi + pad
+    xs = [x for x, *_ in points]
+    x0, x1 = (xs[0], xs[-1]) if xs else (0.0, 1.0)
+
+    def px(x: float) -> float:
+        inner = WIDTH - RIGHT - LEFT - 40
+        return LEFT + 20 + (inner * (x - x0) / (x1 - x0) if x1 > x0 else inner / 2)
+
+    def py(y: float) -> float:
+        return PLOT_BOTTOM - (PLOT_BOTTOM - TOP) * (y - lo) / (hi - lo)
+
+    parts = _frame(title, x_label, y_label, height, "chart-band")
+    for step in range(5):
+        value = lo + (hi - lo) * step / 4
+        y = py(value)
+        parts.append(f'<line class="grid" x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}"/>')
+        parts.append(
+            f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{escape(y_format(value))}</text>'
+        )
+    for x in sorted({xs[0], xs[len(xs) // 2], xs[-1]} if xs else set()):
+        parts.append(
+            f'<text class="tick" x="{px(x):.1f}" y="{PLOT_BOTTOM + 16}" '
+            f'text-anchor="middle">{escape(x_format(x))}</text>'
+        )
+    parts.append(
+        f'<line class="zero" x1="{LEFT}" y1="{py(0):.1f}" x2="{WIDTH - RIGHT}" y2="{py(0):.1f}" '
+        'stroke="#52606d" stroke-dasharray="4 3"/>'
+    )
+    if points:
+        upper = [f"{px(x):.1f},{py(high):.1f}" for x, _, _, high, _ in points]
+        lower = [f"{px(x):.1f},{py(low):.1f}" for x, _, low, _, _ in reversed(points)]
+        parts.append(
+            f'<polygon class="band" points="{" ".join(upper + lower)}" fill="{_color(0)}" fill-opacity="0.2"/>'
+        )
+        line = " ".join(f"{px(x):.1f},{py(est):.1f}" for x, est, _, _, _ in points)
+        parts.append(f'<polyline class="estimate" points="{line}" fill="none" stroke="{_color(0)}" stroke-width="2"/>')
+        for x, est, _, _, tip in points:
+            parts.append(
+                f'<circle cx="{px(x):.1f}" cy="{py(est):.1f}" r="2.5" fill="{_color(0)}">'
+                f"<title>{escape(tip)}</title></circle>"
+            )
+    parts += _legend(["estimate, with its always-valid interval (band)"])
+    parts.append("</svg>")
+    return "".join(parts)

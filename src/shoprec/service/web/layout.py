@@ -18,7 +18,11 @@ from urllib.parse import quote
 
 BASE = "/dashboard"
 STYLE = Path(__file__).with_name("style.css").read_text(encoding="utf-8")
-NAV = (("overview", BASE, "Overview"), ("search", f"{BASE}/search", "Search"))
+NAV = (
+    ("overview", BASE, "Overview"),
+    ("search", f"{BASE}/search", "Search"),
+    ("experiments", f"{BASE}/experiments", "Experiments"),
+)
 _EMPHASIS = re.compile(r"\*([^*]+)\*")
 
 
