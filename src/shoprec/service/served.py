@@ -90,6 +90,8 @@ class ServedItem:
     source: str
     """The recall source with the largest share of the item's score (the feed name for feeds)."""
     shares: dict[str, float]
+    explored: bool = False
+    """The slot was filled by exploration (:mod:`shoprec.loop.explore`), not by the ranking."""
 
 
 @dataclass
