@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shoprec import __version__
 from shoprec.errors import ShoprecError
+from shoprec.loop.explore import Explorer
 from shoprec.service.ab import VersionManager
 from shoprec.service.auth import KeyChecker, RateLimited
 from shoprec.service.engine import Engine
@@ -57,6 +58,8 @@ async def lifespan(app: FastAPI):
     versions = VersionManager(settings.models_dir, store, settings.poll_seconds)
     versions.refresh(wait=True)
     app.state.engine = Engine(store, live, versions, settings.clock, settings.warm_cache, settings.feed_cache)
+    if settings.explore_share:  # exploration per request, after the feed cache (see feeds.py)
+        app.state.engine.feeds.explorer = Explorer(settings.explore_share, settings.explore_pool)
     encoders = SharedEncoders()
     app.state.engine.catalog.searching = _searching(app.state.engine, settings, encoders)
     app.state.committer = GroupCommitter(store, on_commit=app.state.engine.record_live)

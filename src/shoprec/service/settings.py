@@ -53,6 +53,11 @@ class ServiceSettings:
     retrain`` as its own process instead, which keeps training off the API's cores)."""
     retrain_share: float = 0.1
     """Traffic share of a retrained challenger."""
+    explore_share: float = 0.0
+    """Share of feed slots filled by exploration (see ``shoprec.loop.explore``), logged with propensities
+    for ``shoprec evaluate-logs``; 0: off, every list is the ranking as is. 0.02-0.05 is a usual range."""
+    explore_pool: int = 40
+    """Candidates beyond the k shown that exploration may draw from."""
     experiments_every: float = 60.0
     """Judge the running A/B experiment this often (seconds): promote a winner, roll back a loser (see
     service/experiments.py); 0: never on its own (``POST /v1/experiments/decide`` still does)."""
@@ -94,7 +99,9 @@ class ServiceSettings:
             parse_duration(self.retrain_every, "retrain_every")
         if not 0 < self.retrain_share < 1:
             raise ConfigError(f"retrain_share must be between 0 and 1 (exclusive), not {self.retrain_share}")
-        for name in ("max_body_bytes", "max_k", "max_batch", "rate_per_minute"):
+        if not 0 <= self.explore_share < 1:
+            raise ConfigError(f"explore_share must be in [0, 1) (0: exploration off), not {self.explore_share}")
+        for name in ("explore_pool", "max_body_bytes", "max_k", "max_batch", "rate_per_minute"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
 
