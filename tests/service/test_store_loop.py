@@ -219,3 +219,12 @@ def test_lists_of_a_forgotten_user_arriving_late_are_dropped(logged: Store) -> N
     late = Impression("r9", "u2", "v1", "home", ["a"], ["ease"], 400.0)
     logged.log_impressions([late, Impression("r10", "u3", "v1", "home", ["a"], ["ease"], 400.0)])
     assert [i.user_id for i in logged.logged_impressions(since=400.0)] == ["u3"]
+
+
+def test_searches_of_a_forgotten_user_are_logged_anonymous(store: Store) -> None:
+    store.log_search("s1", "u1", "red shoes", 3, 50.0)
+    store.delete_user("u1", actor="cli")
+    store.log_search("s2", "u1", "blue shoes", 2, 60.0)
+    store.log_search("s3", "u2", "hats", 1, 70.0)
+    assert store.user_searches("u1") == []
+    assert store.get_searches(["s2"])["s2"].user_id is None and store.get_searches(["s3"])["s3"].user_id == "u2"

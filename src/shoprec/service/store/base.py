@@ -294,7 +294,8 @@ class Store(ABC):
     def log_search(self, search_id: str, user_id: str | None, query: str, n_results: int, at: float) -> None:
         """Record an answered search, durable on return; a search id logged before is kept as it was.
 
-        ``user_id`` None (or empty) for an anonymous shopper; ``n_results`` the matches before paging.
+        ``user_id`` None (or empty) for an anonymous shopper, and stored as None for a forgotten one
+        (:meth:`delete_user`); ``n_results`` the matches before paging.
         """
 
     @abstractmethod

@@ -24,9 +24,12 @@ from shoprec.service.store.base import SearchRecord, StoreError
 
 SEARCH_COLS = "search_id, user_id, query, n_results, ts"
 INSERT_SEARCH = (
-    "INSERT INTO searches (search_id, user_id, query, normalized, n_results, ts) VALUES (?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (search_id) DO NOTHING"
+    "INSERT INTO searches (search_id, user_id, query, normalized, n_results, ts) "
+    "SELECT ?, CASE WHEN EXISTS (SELECT 1 FROM forgotten_users WHERE user_id = ?) THEN NULL ELSE ? END, ?, ?, ?, ? "
+    "WHERE 1 = 1 ON CONFLICT (search_id) DO NOTHING"
 )
+"""A search of a user who asked to be forgotten is logged as anonymous (the ``WHERE`` lets SQLite
+parse ``ON CONFLICT`` after a ``SELECT``)."""
 ENGAGED = ("click", "cart", "purchase")
 """Events that count as acting on a search result."""
 _SPACES = re.compile(r"\s+")
@@ -43,14 +46,15 @@ def normalize(query: str) -> str:
 
 
 def search_params(search_id: str, user_id: str | None, query: str, n_results: int, at: float) -> tuple:
-    """The ``INSERT_SEARCH`` row, after checking what the log cannot hold."""
+    """The ``INSERT_SEARCH`` parameters (the user id twice), after checking what the log cannot hold."""
     if not isinstance(search_id, str) or not search_id:
         raise StoreError(f"search_id must be a non-empty string, got {search_id!r}")
     if not isinstance(query, str):
         raise StoreError(f"search {search_id!r}: query must be a string, got {type(query).__name__}")
     if int(n_results) != n_results or n_results < 0:
         raise StoreError(f"search {search_id!r}: n_results must be a whole number >= 0, got {n_results!r}")
-    return (search_id, user_id or None, query, normalize(query), int(n_results), float(at))
+    user_id = user_id or None
+    return (search_id, user_id, user_id, query, normalize(query), int(n_results), float(at))
 
 
 def search_record(row: Sequence) -> SearchRecord:
