@@ -60,3 +60,39 @@ def test_explored_feeds_log_propensities_and_explored_slots(served):
     on_policy = evaluate(p, c, p)
     assert on_policy["ips"].value == pytest.approx(c.mean())
     assert on_policy["snips"].warning is None
+
+
+def test_evaluate_logs_end_to_end(served, capsys):
+    from shoprec.cli.main import main
+
+    engine, models = served
+    users = version_users(models)[:15]
+    lists = [engine.recommend("home", user, k=10) for user in users for _ in range(4)]
+    engine.impressions.flush()
+    engine.store.append_events(
+        [
+            Event(f"k{n}", s.user_id, s.items[0].item_id, "click", time.time(), s.recommendation_id)
+            for n, s in enumerate(lists)
+        ]
+    )
+    copy_version(models / "v0001", models, "v0002")
+    assert main(["evaluate-logs", "--models", str(models), "--version", "v0002", "--baseline", "v0001"]) == 0
+    out = capsys.readouterr().out
+    assert "measured CTR of v0001 (served): 0.1000" in out
+    assert "estimated CTR of v0002" in out and "IPS" in out and "SNIPS" in out and "effective sample" in out
+    assert main(["evaluate-logs", "--models", str(models), "--version", "v0009"]) == 2
+    assert "unknown version 'v0009'" in capsys.readouterr().err
+
+
+def test_evaluate_logs_needs_exploration_logs(served, capsys):
+    from shoprec.cli.main import main
+
+    engine, models = served
+    assert main(["evaluate-logs", "--models", str(models), "--version", "v0001"]) == 2
+    assert "no logged home-feed impressions" in capsys.readouterr().err
+    engine.feeds.explorer = None
+    for user in version_users(models)[:3]:
+        engine.recommend("home", user, k=10)
+    engine.impressions.flush()
+    assert main(["evaluate-logs", "--models", str(models), "--version", "v0001"]) == 2
+    assert "IPS needs exploration logs" in capsys.readouterr().err
