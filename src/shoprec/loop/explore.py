@@ -28,7 +28,7 @@ number of exploration slots per list is 0.5.
 >>> explorer = Explorer(share=0.1, pool=5)
 >>> p = explorer.marginals(15, 10)          # (M, k): P[rank r shown at slot j]
 >>> p.shape, bool(np.allclose(p.sum(axis=0), 1.0)), round(float(p[0, 0]), 3)
-((15, 10), True, 0.907)
+((15, 10), True, 0.853)
 """
 
 from __future__ import annotations
